@@ -1,0 +1,1 @@
+"""tetragw: TETRA radio integration gateway for emergency medical dispatch."""

@@ -1,0 +1,1 @@
+"""IO with radios and the network; reuses protocols/ (never imports gateway/)."""

@@ -1,0 +1,1 @@
+"""Wire formats as pure code: no IO, no clocks, no upper layers."""
