@@ -14,6 +14,9 @@ from collections.abc import Sequence
 # (subcommand names it registers, module that registers them)
 _COMMANDS: tuple[str, ...] = (
     "gateway.cmd_decode",
+    "gateway.cmd_check_config",
+    "gateway.cmd_audit",
+    "gateway.cmd_emulator",
 )
 
 

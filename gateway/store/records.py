@@ -1,0 +1,302 @@
+"""What the store takes in and hands out: frozen records, no behaviour beyond small properties.
+
+Times are epoch seconds (``float``), as given by the caller's clock; the engine formats them
+with ``protocols.dispatch.format_time`` when it builds payloads.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Final, Literal
+
+SendState = Literal["pending", "sent", "delivered", "read", "unreached"]
+FINAL_SEND_STATES: Final[frozenset[str]] = frozenset({"delivered", "read", "unreached"})
+"""A send in one of these states never goes back to the radio."""
+
+CalloutState = Literal["active", "completed"]
+TalkgroupState = Literal["none", "creating", "active", "failed", "released"]
+
+TIMELINE_MEANINGS: Final[dict[str, str]] = {
+    "acknowledged": "acknowledged_at",
+    "en_route": "en_route_at",
+    "on_scene": "on_scene_at",
+    "mission_ended": "ended_at",
+}
+"""Status-table meanings that stamp a timeline field (the first such status wins)."""
+
+ENDED_BY_DISPATCH: Final = "dispatch"
+"""``ended_by`` of a unit whose mission ended because dispatch closed the incident."""
+
+
+class StoreError(Exception):
+    """Base of the store's own refusals (nothing was written when one is raised)."""
+
+
+class UnknownRecordError(StoreError, LookupError):
+    """A send, callout or incident id that the store does not hold."""
+
+
+class IncidentClosedError(StoreError):
+    """A callout for an incident that is already closed."""
+
+
+class GssiInUseError(StoreError):
+    """The talk group is held by another open incident."""
+
+
+@dataclass(frozen=True, slots=True)
+class UnitAssignment:
+    """One unit of a callout: who, in which role (free text)."""
+
+    issi: int
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewCallout:
+    """A validated callout request, as the bridge hands it to :meth:`Transaction.accept_callout`.
+
+    ``text`` is personal data: the store keeps it only until every send is final.
+    """
+
+    callout_id: str
+    incident_id: str
+    units: tuple[UnitAssignment, ...]
+    text: str
+    deadline_s: float
+    talkgroup: bool
+    priority: str | None = None
+
+    def __post_init__(self) -> None:
+        issis = [unit.issi for unit in self.units]
+        if not issis:
+            raise ValueError("a callout needs at least one unit")
+        if len(set(issis)) != len(issis):
+            raise ValueError("a callout's units must have distinct ISSIs")
+        if self.deadline_s <= 0:
+            raise ValueError("deadline_s must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class CalloutRecord:
+    callout_id: str
+    incident_id: str
+    priority: str | None
+    talkgroup: bool
+    created_at: float
+    deadline_at: float
+    text_sha256: str
+    text_length: int
+    state: CalloutState
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> CalloutRecord:
+        return cls(
+            row["callout_id"],
+            row["incident_id"],
+            row["priority"],
+            bool(row["talkgroup"]),
+            row["created_at"],
+            row["deadline_at"],
+            row["text_sha256"],
+            row["text_length"],
+            row["state"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SendRecord:
+    """One unit's share of a callout.
+
+    ``attempts`` counts tries started (a try that failed before the radio took it counts too);
+    ``message_refs`` are the SDS-TL message references of the latest try (one per part of a
+    concatenated text), on ``radio``. ``final_at`` is when the state became final.
+    """
+
+    send_id: int
+    callout_id: str
+    issi: int
+    role: str
+    state: SendState
+    attempts: int
+    next_attempt_at: float | None
+    last_reason: str | None
+    radio: str | None
+    message_refs: tuple[int, ...]
+    sent_at: float | None
+    delivered_at: float | None
+    read_at: float | None
+    final_at: float | None
+    updated_at: float
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in FINAL_SEND_STATES
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> SendRecord:
+        return cls(
+            row["send_id"],
+            row["callout_id"],
+            row["issi"],
+            row["role"],
+            row["state"],
+            row["attempts"],
+            row["next_attempt_at"],
+            row["last_reason"],
+            row["radio"],
+            tuple(int(ref) for ref in json.loads(row["message_refs"])),
+            row["sent_at"],
+            row["delivered_at"],
+            row["read_at"],
+            row["final_at"],
+            row["updated_at"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Acceptance:
+    """Result of :meth:`Transaction.accept_callout`.
+
+    ``created`` is false for a callout id already known: then nothing was written and
+    ``callout``/``sends`` are the stored state; ``differs`` tells whether the repeated request
+    named another incident, other units or another text than the stored one.
+    """
+
+    created: bool
+    callout: CalloutRecord
+    sends: tuple[SendRecord, ...]
+    differs: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRecord:
+    incident_id: str
+    priority: str | None
+    gssi: int | None
+    talkgroup_state: TalkgroupState
+    opened_at: float
+    closed_at: float | None
+    close_reason: str | None
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> IncidentRecord:
+        return cls(
+            row["incident_id"],
+            row["priority"],
+            row["gssi"],
+            row["talkgroup_state"],
+            row["opened_at"],
+            row["closed_at"],
+            row["close_reason"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineUnit:
+    """One unit's line in the incident's documentation record (dispatch-api.md ``timeline``).
+
+    ``alerted_at`` is when dispatch alerted the unit: the acceptance time of the first callout
+    of this incident naming it. ``ended_by`` is the ISSI (as text) of the unit that sent
+    ``mission_ended``, or :data:`ENDED_BY_DISPATCH`.
+    """
+
+    issi: int
+    role: str
+    alerted_at: float
+    delivered_at: float | None
+    acknowledged_at: float | None
+    en_route_at: float | None
+    on_scene_at: float | None
+    ended_at: float | None
+    ended_by: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> TimelineUnit:
+        return cls(
+            row["issi"],
+            row["role"],
+            row["alerted_at"],
+            row["delivered_at"],
+            row["acknowledged_at"],
+            row["en_route_at"],
+            row["on_scene_at"],
+            row["ended_at"],
+            row["ended_by"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentTimeline:
+    """Everything the retained ``incidents/<id>/timeline`` payload needs, units by alert time."""
+
+    incident: IncidentRecord
+    units: tuple[TimelineUnit, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UnitStatusRecord:
+    """A unit's latest status (the cache behind the retained ``units/<issi>/status``)."""
+
+    issi: int
+    value: int
+    meaning: str | None
+    label: str | None
+    incident_id: str | None
+    radio: str | None
+    at: float
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> UnitStatusRecord:
+        return cls(
+            row["issi"],
+            row["value"],
+            row["meaning"],
+            row["label"],
+            row["incident_id"],
+            row["radio"],
+            row["at"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StatusOutcome:
+    """Result of :meth:`Transaction.record_unit_status`.
+
+    ``incident_id`` is the open incident the status was attributed to (``None`` if the unit
+    is in none); ``timeline_field`` is the timeline column it stamped, if any (so the engine
+    knows to republish the timeline).
+    """
+
+    status: UnitStatusRecord
+    incident_id: str | None
+    timeline_field: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """A publication waiting for the bridge's confirmation."""
+
+    seq: int
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    created_at: float
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> OutboxMessage:
+        return cls(
+            row["seq"],
+            row["topic"],
+            bytes(row["payload"]),
+            row["qos"],
+            bool(row["retain"]),
+            row["created_at"],
+        )
