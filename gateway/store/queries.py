@@ -84,6 +84,14 @@ class StoreReader:
         ).fetchall()
         return [CalloutRecord.from_row(row) for row in rows]
 
+    def callouts_of_incident(self, incident_id: str) -> list[CalloutRecord]:
+        """Every callout of the incident, oldest first."""
+        rows = self._conn.execute(
+            "SELECT * FROM callouts WHERE incident_id = ? ORDER BY created_at, callout_id",
+            (incident_id,),
+        ).fetchall()
+        return [CalloutRecord.from_row(row) for row in rows]
+
     def active_callouts(self) -> list[CalloutRecord]:
         """Callouts with at least one send not final, by creation time."""
         rows = self._conn.execute(

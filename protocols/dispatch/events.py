@@ -81,6 +81,14 @@ class CalloutEvent(_Event):
         default=None, description="talkgroup events: the ISSIs attached to the group, where known."
     )
     priority: str | None = None
+    duplicate: bool | None = Field(
+        default=None,
+        description="accepted: true when this callout_id was already known (nothing sent again).",
+    )
+    unit_states: dict[str, str] | None = Field(
+        default=None,
+        description="accepted with duplicate: each unit's current state, keyed by ISSI.",
+    )
 
 
 class RequestEvent(_Event):

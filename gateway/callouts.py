@@ -1,0 +1,390 @@
+"""The callout engine: accept a callout durably, send it to every unit, retry until the deadline.
+
+The flow of architecture.md: a validated callout is stored with its per-unit sends and its
+``accepted`` event in one transaction; only then does anything go to a radio. Each unit's send
+is one task that asks the radio pool for an SDS-TL text with a delivery report; its outcome is
+recorded, with the events that announce it, in one transaction. A failed try is retried with
+capped exponential backoff and jitter until the callout's deadline; a send still not delivered
+at the deadline ends ``unreached``. Every unit of every accepted callout therefore ends in
+exactly one of ``delivered``/``read`` or ``unreached``.
+
+After a restart (also after SIGKILL) the store still holds every unfinished send. A send that
+was ``sent`` (waiting for its report) when the gateway died is sent again: the radio that took
+it has forgotten the message reference, so its report could not be matched. That is the only
+case in which a unit may receive a callout twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from gateway.audit import redact_text
+from gateway.logging import get_logger
+from gateway.publisher import Publisher
+from gateway.store import (
+    Acceptance,
+    IncidentClosedError,
+    NewCallout,
+    SendRecord,
+    Store,
+    Transaction,
+    UnitAssignment,
+)
+from hardware.delivery import ReportLevel, SendOutcome
+from protocols.dispatch import CalloutRequest
+
+_log = get_logger("tetragw.callouts")
+
+#: Roles that count as "an ambulance in the same incident" for the parallel-alert policy.
+AMBULANCE_ROLES = frozenset({"ambulance"})
+FIRST_RESPONDER_ROLES = frozenset({"first_responder", "fire", "volunteer"})
+
+
+class RadioSender(Protocol):
+    """What the engine needs of the radios (``hardware.pool.RadioPool`` provides it)."""
+
+    async def send_text(
+        self,
+        issi: int,
+        text: str,
+        deadline: float | None = None,
+        *,
+        reports: ReportLevel = ReportLevel.DELIVERED,
+        wait_for: ReportLevel = ReportLevel.DELIVERED,
+        send_id: str | None = None,
+    ) -> SendOutcome: ...
+
+
+class GroupInstructions(Protocol):
+    """Adds the talk-group instruction to a callout text where the backend needs one."""
+
+    async def callout_text(self, incident_id: str, text: str) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Capped exponential backoff with jitter between tries of one send."""
+
+    initial_s: float = 2.0
+    max_s: float = 30.0
+    jitter: float = 0.2
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after the ``attempt``-th failed try (1-based)."""
+        base = min(self.max_s, self.initial_s * 2.0 ** max(0, attempt - 1))
+        return base * (1 + random.uniform(-self.jitter, self.jitter))
+
+
+class CalloutEngine:
+    """Runs every send of every accepted callout to its end. One per gateway."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        publisher: Publisher,
+        radios: RadioSender,
+        notify_outbox: Callable[[], None],
+        retry: RetryPolicy | None = None,
+        groups: GroupInstructions | None = None,
+        policy_warnings: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._publisher = publisher
+        self._radios = radios
+        self._notify = notify_outbox
+        self._retry = retry or RetryPolicy()
+        self._groups = groups
+        self._policy_warnings_on = policy_warnings
+        self._clock = clock
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._deadlines: dict[str, float] = {}
+
+    # ---- accepting -------------------------------------------------------------------
+
+    def accept(self, request: CalloutRequest, *, topic: str) -> Acceptance:
+        """Store ``request`` durably and queue its sends; publish ``accepted`` (or the
+        current state, for a callout id already known). Raises ``IncidentClosedError``."""
+        now = self._clock()
+        callout = NewCallout(
+            callout_id=request.callout_id,
+            incident_id=request.incident_id,
+            units=tuple(UnitAssignment(u.issi, u.role or "") for u in request.units),
+            text=request.text,
+            deadline_s=float(request.deadline_s),
+            talkgroup=request.wants_talkgroup,
+            priority=request.priority,
+        )
+        with self._store.transaction(now) as tx:
+            tx.audit(
+                "inbound_request",
+                request.callout_id,
+                {
+                    "topic": topic,
+                    "kind": "callout",
+                    "incident_id": request.incident_id,
+                    "units": [u.issi for u in request.units],
+                    "text": redact_text(request.text),
+                    "deadline_s": request.deadline_s,
+                },
+            )
+            acceptance = tx.accept_callout(callout)
+            if acceptance.created:
+                self._publisher.callout_event(
+                    tx,
+                    callout_id=request.callout_id,
+                    incident_id=request.incident_id,
+                    event="accepted",
+                    priority=request.priority,
+                )
+                if self._policy_warnings_on:
+                    self._policy_warnings(tx, request)
+                self._publisher.timeline_of(tx, request.incident_id)
+            else:
+                self._publish_current_state(tx, acceptance)
+        self._deadlines[request.callout_id] = acceptance.callout.deadline_at
+        self._notify()
+        self._wake.set()
+        _log.info(
+            "callout_accepted" if acceptance.created else "callout_duplicate",
+            callout_id=request.callout_id,
+            incident_id=request.incident_id,
+            units=len(request.units),
+        )
+        return acceptance
+
+    def _policy_warnings(self, tx: Transaction, request: CalloutRequest) -> None:
+        """The national guideline: a first responder is alerted in parallel with an ambulance."""
+        timeline = tx.timeline(request.incident_id)
+        roles = {unit.role for unit in timeline.units} if timeline else set()
+        roles |= {u.role or "" for u in request.units}
+        if roles & FIRST_RESPONDER_ROLES and not roles & AMBULANCE_ROLES:
+            self._publisher.callout_event(
+                tx,
+                callout_id=request.callout_id,
+                incident_id=request.incident_id,
+                event="policy_warning",
+                reason="first_responder_without_ambulance",
+            )
+
+    def _publish_current_state(self, tx: Transaction, acceptance: Acceptance) -> None:
+        """Answer a repeated callout id with the state of the callout, alerting nobody."""
+        callout = acceptance.callout
+        self._publisher.callout_event(
+            tx,
+            callout_id=callout.callout_id,
+            incident_id=callout.incident_id,
+            event="accepted",
+            priority=callout.priority,
+            duplicate=True,
+            unit_states={str(send.issi): send.state for send in acceptance.sends},
+            reason="conflicting_duplicate" if acceptance.differs else None,
+        )
+
+    # ---- the send loop ---------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Resume what a previous run left, then start every send when it falls due."""
+        self._resume()
+        try:
+            while True:
+                self._wake.clear()
+                timeout = self._tick()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+        finally:
+            for task in list(self._in_flight.values()):
+                task.cancel()
+            for task in list(self._in_flight.values()):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _resume(self) -> None:
+        """Sends ``sent`` before a restart go out again: their radio forgot the reference."""
+        now = self._clock()
+        with self._store.transaction(now) as tx:
+            for send in tx.unfinished_sends():
+                if send.state == "sent":
+                    tx.record_retrying(send.send_id, reason="gateway_restart", next_attempt_at=now)
+        for callout in self._store.active_callouts():
+            self._deadlines[callout.callout_id] = callout.deadline_at
+
+    def _tick(self) -> float | None:
+        """Start due sends, end expired ones; return seconds until the next thing to do."""
+        now = self._clock()
+        self._expire(now)
+        for send in self._store.sends_due(now):
+            if send.send_id not in self._in_flight:
+                self._start(send)
+        wake_at: float | None = None
+        for send in self._store.unfinished_sends():
+            if send.send_id in self._in_flight:
+                continue
+            deadline = self._deadline_of(send.callout_id)
+            candidates = [deadline]
+            if send.state == "pending" and send.next_attempt_at is not None:
+                candidates.append(send.next_attempt_at)
+            soonest = min(candidates)
+            wake_at = soonest if wake_at is None else min(wake_at, soonest)
+        if wake_at is None:
+            return None
+        return max(0.01, wake_at - now)
+
+    def _deadline_of(self, callout_id: str) -> float:
+        deadline = self._deadlines.get(callout_id)
+        if deadline is None:
+            record = self._store.callout(callout_id)
+            deadline = record.deadline_at if record else self._clock()
+            self._deadlines[callout_id] = deadline
+        return deadline
+
+    def _expire(self, now: float) -> None:
+        expired = [s for s in self._store.expired_sends(now) if s.send_id not in self._in_flight]
+        if not expired:
+            return
+        with self._store.transaction(now) as tx:
+            for send in expired:
+                self._unreached(tx, send, send.last_reason or "deadline")
+        self._notify()
+
+    def _start(self, send: SendRecord) -> None:
+        task = asyncio.create_task(self._attempt(send), name=f"send-{send.send_id}")
+        self._in_flight[send.send_id] = task
+        send_id = send.send_id
+        task.add_done_callback(lambda _task: self._finished(send_id))
+
+    def _finished(self, send_id: int) -> None:
+        self._in_flight.pop(send_id, None)
+        self._wake.set()
+
+    async def _attempt(self, send: SendRecord) -> None:
+        callout = self._store.callout(send.callout_id)
+        text = self._store.callout_text(send.callout_id)
+        if callout is None or text is None:
+            return
+        if self._groups is not None:
+            text = await self._groups.callout_text(callout.incident_id, text)
+        attempt = send.attempts + 1
+        loop = asyncio.get_running_loop()
+        remaining = callout.deadline_at - self._clock()
+        with self._store.transaction() as tx:
+            tx.audit(
+                "radio_command",
+                send.callout_id,
+                {"command": "send_text", "attempt": attempt, "text": redact_text(text)},
+                issi=send.issi,
+            )
+        try:
+            outcome = await self._radios.send_text(
+                send.issi,
+                text,
+                loop.time() + remaining,
+                reports=ReportLevel.READ,
+                wait_for=ReportLevel.DELIVERED,
+                send_id=str(send.send_id),
+            )
+        except Exception as exc:
+            _log.error("send_crashed", send_id=send.send_id, error=type(exc).__name__)
+            outcome = SendOutcome.failed("internal_error", temporary=True)
+        self._record(send, callout.incident_id, callout.deadline_at, attempt, outcome)
+
+    def _record(
+        self,
+        send: SendRecord,
+        incident_id: str,
+        deadline_at: float,
+        attempt: int,
+        outcome: SendOutcome,
+    ) -> None:
+        now = self._clock()
+        ids = {"callout_id": send.callout_id, "incident_id": incident_id}
+        with self._store.transaction(now) as tx:
+            if outcome.kind in ("sent", "delivered", "read"):
+                refs = outcome.message_references
+                radio = outcome.radio or "unknown"
+                if tx.record_sent(send.send_id, radio=radio, message_refs=refs):
+                    self._publisher.callout_event(
+                        tx, **ids, event="sent", issi=send.issi, attempt=attempt
+                    )
+                if outcome.kind in ("delivered", "read"):
+                    self.delivered(tx, send.send_id, read=outcome.kind == "read")
+            elif outcome.kind == "timeout" or now >= deadline_at:
+                self._unreached(tx, send, outcome.reason or "deadline")
+            else:
+                reason = outcome.reason or "failed"
+                next_at = now + self._retry.delay(attempt)
+                # No time for another try after the deadline: the deadline decides.
+                next_at = min(next_at, deadline_at)
+                if tx.record_retrying(send.send_id, reason=reason, next_attempt_at=next_at):
+                    self._publisher.callout_event(
+                        tx, **ids, event="retrying", issi=send.issi, attempt=attempt, reason=reason
+                    )
+        _log.info(
+            "send_outcome",
+            callout_id=send.callout_id,
+            issi=send.issi,
+            attempt=attempt,
+            outcome=outcome.kind,
+            reason=outcome.reason,
+            radio=outcome.radio,
+        )
+        self._notify()
+
+    def delivered(self, tx: Transaction, send_id: int, *, read: bool = False) -> None:
+        """Record that the unit confirmed receipt (or reading) of ``send_id``'s text."""
+        before = tx.send(send_id)
+        if before is None or before.state in ("unreached", "read"):
+            return
+        callout = tx.callout(before.callout_id)
+        if callout is None:
+            return
+        ids = {"callout_id": callout.callout_id, "incident_id": callout.incident_id}
+        if before.state in ("pending", "sent") and tx.record_delivered(send_id):
+            self._publisher.callout_event(
+                tx, **ids, event="delivered", issi=before.issi, attempt=max(1, before.attempts)
+            )
+            self._publisher.timeline_of(tx, callout.incident_id)
+        if read and tx.record_read(send_id):
+            self._publisher.callout_event(
+                tx, **ids, event="read", issi=before.issi, attempt=max(1, before.attempts)
+            )
+
+    def _unreached(self, tx: Transaction, send: SendRecord, reason: str) -> None:
+        callout = tx.callout(send.callout_id)
+        if callout is None or tx.record_unreached(send.send_id, reason=reason) is None:
+            return
+        self._publisher.callout_event(
+            tx,
+            callout_id=callout.callout_id,
+            incident_id=callout.incident_id,
+            event="unreached",
+            issi=send.issi,
+            attempt=max(1, send.attempts),
+            reason=reason,
+        )
+        _log.warning("unit_unreached", callout_id=callout.callout_id, issi=send.issi, reason=reason)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+
+__all__ = [
+    "AMBULANCE_ROLES",
+    "CalloutEngine",
+    "GroupInstructions",
+    "IncidentClosedError",
+    "RadioSender",
+    "RetryPolicy",
+]

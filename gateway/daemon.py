@@ -1,0 +1,256 @@
+"""The composition root: config in, a running gateway out.
+
+Builds the store, the radios, the talk-group backend, the MQTT bridge (and the embedded broker
+when none is configured) and the engine around them, runs them until SIGTERM/SIGINT, and stops
+them in an order that loses nothing: the bridge first (no new inbound messages), then the
+engine's tasks, then the radios, then the store. Everything accepted is in the store by then;
+the next start resumes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from gateway.broker import EmbeddedBroker
+from gateway.callouts import CalloutEngine, RetryPolicy
+from gateway.config import GatewayConfig
+from gateway.health import RadioStates, health_payload
+from gateway.inbound import InboundLimits, InboundRouter
+from gateway.incidents import IncidentService
+from gateway.logging import get_logger
+from gateway.mqtt import MqttBridge
+from gateway.mqtt_settings import MqttSettings, TlsFiles
+from gateway.publisher import Publisher
+from gateway.relay import StatusRelay
+from gateway.store import OutboxMessage, Store
+from hardware.link import LinkSettings
+from hardware.pool import RadioPool
+from hardware.talkgroups import TalkgroupBackend, backend_from_url
+from hardware.terminal import Terminal, TerminalConfig
+from hardware.vendors import profile_for
+from protocols.dispatch import Topics
+from protocols.sds.status import StatusTable
+
+_log = get_logger("tetragw.daemon")
+_PARITY = {"none": "N", "even": "E", "odd": "O"}
+
+
+def gateway_version() -> str:
+    try:
+        return version("tetragw")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+class StoreOutbox:
+    """The store's outbox as the bridge's ``OutboxSource``."""
+
+    def __init__(self, store: Store, window: int = 200) -> None:
+        self._store = store
+        self._window = window
+
+    def pending(self) -> Sequence[OutboxMessage]:
+        return self._store.pending_outbox(self._window)
+
+    def confirm(self, seq: int) -> None:
+        with self._store.transaction() as tx:
+            tx.mark_published(seq)
+
+
+def _terminals(config: GatewayConfig) -> list[Terminal]:
+    return [
+        Terminal(
+            TerminalConfig(
+                name=radio.name,
+                url=radio.url,
+                vendor=profile_for(radio.vendor),
+                link=LinkSettings(
+                    baud=radio.baud,
+                    rtscts=radio.rtscts,
+                    parity=_PARITY[radio.parity],  # type: ignore[arg-type]
+                ),
+                send_deadline=float(config.callouts.default_deadline_s),
+            )
+        )
+        for radio in config.radios
+    ]
+
+
+def _mqtt_settings(config: GatewayConfig, broker_url: str, *, embedded: bool) -> MqttSettings:
+    broker = config.broker
+    tls = None
+    if broker.tls_ca or broker.tls_cert or broker.tls_key or broker_url.startswith("mqtts"):
+        tls = TlsFiles(
+            ca_file=broker.tls_ca,
+            cert_file=broker.tls_cert,
+            key_file=broker.tls_key,
+            insecure=broker.tls_insecure,
+        )
+    return MqttSettings.from_url(
+        broker_url,
+        gateway_id=config.gateway.id,
+        root=config.gateway.topic_root,
+        client_id=broker.client_id,
+        username=broker.username,
+        password=broker.read_password(),
+        tls=tls,
+        keepalive_s=broker.keepalive,
+        # amqtt speaks MQTT 3.1.1 only (see gateway/broker.py).
+        version="3.1.1" if embedded else broker.protocol_version,
+        shared_group=None if embedded else broker.shared_subscription_group,
+    )
+
+
+class Gateway:
+    """One running gateway instance."""
+
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.stopping = asyncio.Event()
+        self._embedded: EmbeddedBroker | None = None
+
+    async def run(self) -> int:
+        config = self.config
+        data_dir = Path(config.gateway.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, at start
+        store = Store.in_data_dir(data_dir)
+        try:
+            return await self._run(store)
+        finally:
+            store.close()
+
+    async def _run(self, store: Store) -> int:
+        config = self.config
+        topics = Topics(config.gateway.topic_root)
+        publisher = Publisher(topics)
+        table = StatusTable.from_toml(config.status.table_path().read_text(encoding="utf-8"))
+        if not config.radios:
+            _log.warning("no_radios_configured")
+        terminals = _terminals(config)
+        pool = RadioPool(terminals) if terminals else None
+        backend: TalkgroupBackend | None = None
+        if pool is not None:
+            backend = backend_from_url(config.talkgroups.backend, scanner=pool.scan_group)
+
+        broker_url = config.broker.url
+        if broker_url is None:
+            self._embedded = EmbeddedBroker("127.0.0.1", 1883)
+            await self._embedded.start()
+            broker_url = self._embedded.url
+            _log.warning("embedded_broker_started", url=broker_url)
+        settings = _mqtt_settings(config, broker_url, embedded=self._embedded is not None)
+
+        bridge: MqttBridge | None = None
+
+        def notify() -> None:
+            if bridge is not None:
+                bridge.notify()
+
+        def on_radio_change() -> None:
+            if bridge is not None:
+                task = asyncio.get_running_loop().create_task(bridge.publish_health())
+                task.add_done_callback(_quiet)
+
+        radios = RadioStates([t.name for t in terminals], on_change=on_radio_change)
+        incidents = IncidentService(
+            store=store,
+            publisher=publisher,
+            backend=backend,
+            notify_outbox=notify,
+            idle_release_s=config.talkgroups.idle_release_minutes * 60.0,
+        )
+        if pool is None:
+            raise SystemExit("no radios configured: give --radio or [[radios]]")
+        engine = CalloutEngine(
+            store=store,
+            publisher=publisher,
+            radios=pool,
+            notify_outbox=notify,
+            retry=RetryPolicy(config.callouts.retry_initial_s, config.callouts.retry_max_s),
+            groups=incidents,
+            policy_warnings=config.policy.require_ambulance_with_first_responder,
+        )
+        relay = StatusRelay(
+            store=store,
+            publisher=publisher,
+            table=table,
+            callouts=engine,
+            incidents=incidents,
+            radios=radios,
+            notify_outbox=notify,
+        )
+        router = InboundRouter(
+            topics=topics,
+            store=store,
+            publisher=publisher,
+            callouts=engine,
+            incidents=incidents,
+            pool=pool,
+            notify_outbox=notify,
+            limits=InboundLimits(
+                max_payload_bytes=config.limits.max_payload_bytes,
+                max_text_length=config.callouts.max_text_length,
+                max_units=config.callouts.max_units,
+                issi_allowed=config.issi_allowed,
+            ),
+        )
+        version_text = gateway_version()
+        bridge = MqttBridge(
+            settings,
+            on_message=router.handle,
+            outbox=StoreOutbox(store),
+            health=lambda: health_payload(version_text, radios, store.outbox_size()),
+        )
+        incidents.restore()
+        events = pool.events()  # subscribe before the radios start: nothing is missed
+        await pool.start()
+        tasks = [
+            asyncio.create_task(relay.run(events), name="relay"),
+            asyncio.create_task(engine.run(), name="callouts"),
+            asyncio.create_task(incidents.run(), name="incidents"),
+            asyncio.create_task(bridge.run(), name="mqtt"),
+        ]
+        _log.info("gateway_started", summary=config.summary(), version=version_text)
+        stop_wait = asyncio.create_task(self.stopping.wait())
+        done, _ = await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        failed = [t for t in done if t is not stop_wait and t.exception() is not None]
+        for task in failed:
+            _log.error("task_failed", task=task.get_name(), error=repr(task.exception()))
+        _log.info("gateway_stopping")
+        await bridge.stop()
+        await router.stop()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        stop_wait.cancel()
+        await pool.stop()
+        close = getattr(backend, "close", None)
+        if close is not None:
+            result = close()
+            if isinstance(result, Awaitable):
+                await result
+        if self._embedded is not None:
+            await self._embedded.stop()
+        _log.info("gateway_stopped")
+        return 1 if failed else 0
+
+
+def _quiet(task: asyncio.Task[object]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        _log.warning("health_publish_failed", error=repr(task.exception()))
+
+
+async def serve(config: GatewayConfig) -> int:
+    """Run the gateway until SIGTERM or SIGINT; the exit status."""
+    gateway = Gateway(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, gateway.stopping.set)
+    return await gateway.run()

@@ -1,0 +1,236 @@
+"""Inbound dispatch messages: validate, apply the gateway's limits and policies, hand over.
+
+This is the MQTT bridge's handler. It returns only once what it accepted is stored durably
+(so the bridge acknowledges the MQTT message after that). A payload that does not validate,
+or that the gateway's limits refuse, is never acted on: it is answered on ``errors`` (and, for
+a callout with a readable id, with ``rejected`` on its events topic), audited without any of
+its content, and the gateway carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gateway.audit import redact_text
+from gateway.callouts import CalloutEngine
+from gateway.incidents import IncidentService
+from gateway.logging import get_logger
+from gateway.publisher import Publisher
+from gateway.store import IncidentClosedError, Store
+from hardware.delivery import ReportLevel, SendOutcome
+from hardware.pool import RadioPool
+from protocols.dispatch import (
+    CalloutRequest,
+    DispatchRejected,
+    IncidentCloseCommand,
+    Topics,
+    UnitSendCommand,
+    parse_inbound,
+)
+from protocols.errors import ProtocolError
+from protocols.sds.text import TextTooLong, build_text_transfers
+
+_log = get_logger("tetragw.inbound")
+
+
+@dataclass(frozen=True, slots=True)
+class InboundLimits:
+    """What the gateway accepts beyond the contract's own limits (config ``[callouts]``,
+    ``[limits]`` and ``allowed_issis``)."""
+
+    max_payload_bytes: int = 65536
+    max_text_length: int = 1000
+    max_units: int = 100
+    issi_allowed: Callable[[int], bool] = lambda _issi: True
+
+
+class InboundRouter:
+    """Routes each validated inbound message to the callout engine or the incident service."""
+
+    def __init__(
+        self,
+        *,
+        topics: Topics,
+        store: Store,
+        publisher: Publisher,
+        callouts: CalloutEngine,
+        incidents: IncidentService,
+        pool: RadioPool,
+        notify_outbox: Callable[[], None],
+        limits: InboundLimits | None = None,
+    ) -> None:
+        self._topics = topics
+        self._store = store
+        self._publisher = publisher
+        self._callouts = callouts
+        self._incidents = incidents
+        self._pool = pool
+        self._notify = notify_outbox
+        self._limits = limits or InboundLimits()
+        self._requests: set[asyncio.Task[None]] = set()
+
+    async def handle(self, topic: str, payload: bytes) -> None:
+        """The bridge's ``on_message``: returns once the message is stored (or refused)."""
+        try:
+            relative = self._topics.relative(topic)
+            message = parse_inbound(relative, payload, max_bytes=self._limits.max_payload_bytes)
+        except DispatchRejected as exc:
+            self._reject(topic, exc.error, exc.detail)
+            return
+        except ProtocolError as exc:
+            self._reject(topic, "unknown_topic", str(exc))
+            return
+        match message:
+            case CalloutRequest():
+                self._callout(message, topic)
+            case IncidentCloseCommand():
+                await self._close(message, topic)
+            case UnitSendCommand():
+                self._unit_send(message, topic)
+
+    # ---- callouts --------------------------------------------------------------------
+
+    def _callout(self, request: CalloutRequest, topic: str) -> None:
+        refusal = self._refusal(request)
+        if refusal is not None:
+            reason, detail = refusal
+            self._reject(topic, "invalid_payload", detail, callout=request, reason=reason)
+            return
+        try:
+            acceptance = self._callouts.accept(request, topic=topic)
+        except IncidentClosedError:
+            self._reject(
+                topic,
+                "invalid_payload",
+                "incident_id: incident is closed",
+                callout=request,
+                reason="incident_closed",
+            )
+            return
+        if acceptance.created and request.wants_talkgroup:
+            self._incidents.on_callout(
+                request.incident_id, request.callout_id, [u.issi for u in request.units]
+            )
+        else:
+            self._incidents.touch(request.incident_id)
+
+    def _refusal(self, request: CalloutRequest) -> tuple[str, str] | None:
+        """Why the gateway's own limits refuse ``request``: (reason, detail), or None."""
+        limits = self._limits
+        if len(request.units) > limits.max_units:
+            return "too_many_units", f"units: must have at most {limits.max_units} entries"
+        for index, unit in enumerate(request.units):
+            if not limits.issi_allowed(unit.issi):
+                return "issi_not_allowed", f"units[{index}].issi: not in the allowed ISSIs"
+        if len(request.text) > limits.max_text_length:
+            return "text_too_long", f"text: must be at most {limits.max_text_length} characters"
+        try:
+            build_text_transfers(request.text, itertools.repeat(1))
+        except TextTooLong:
+            return "text_too_long", "text: too long for a concatenated SDS"
+        except ProtocolError:
+            return "text_not_encodable", "text: cannot be encoded as SDS text"
+        return None
+
+    # ---- incidents and single sends --------------------------------------------------
+
+    async def _close(self, command: IncidentCloseCommand, topic: str) -> None:
+        with self._store.transaction() as tx:
+            tx.audit(
+                "inbound_request",
+                command.incident_id,
+                {
+                    "topic": topic,
+                    "kind": "incident_close",
+                    "has_reason": bool(command.request.reason),
+                },
+            )
+        closed = await self._incidents.close(command.incident_id, reason=command.request.reason)
+        if not closed:
+            self._reject(topic, "invalid_payload", "topic: incident is unknown or already closed")
+
+    def _unit_send(self, command: UnitSendCommand, topic: str) -> None:
+        """A message or status to one unit (not stored durably: see docs/internal-api.md)."""
+        request = command.request
+        with self._store.transaction() as tx:
+            data: dict[str, object] = {"topic": topic, "kind": "unit_send"}
+            if request.text is not None:
+                data["text"] = redact_text(request.text)
+            else:
+                data["status"] = request.status
+            tx.audit("inbound_request", request.request_id, data, issi=command.issi)
+            self._publisher.request_event(tx, request_id=request.request_id, event="accepted")
+        self._notify()
+        task = asyncio.create_task(self._send_one(command), name=f"request-{request.request_id}")
+        self._requests.add(task)
+        task.add_done_callback(self._requests.discard)
+
+    async def _send_one(self, command: UnitSendCommand) -> None:
+        request = command.request
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60.0
+        if request.text is not None:
+            outcome = await self._pool.send_text(
+                command.issi, request.text, deadline, wait_for=ReportLevel.DELIVERED
+            )
+        else:
+            assert request.status is not None
+            outcome = await self._pool.send_status(command.issi, request.status, deadline)
+        self._request_outcome(command, outcome)
+
+    def _request_outcome(self, command: UnitSendCommand, outcome: SendOutcome) -> None:
+        rid = command.request.request_id
+        issi = command.issi
+        with self._store.transaction() as tx:
+            if outcome.ok:
+                self._publisher.request_event(
+                    tx, request_id=rid, event="sent", issi=issi, attempt=1
+                )
+                if outcome.kind in ("delivered", "read"):
+                    self._publisher.request_event(tx, request_id=rid, event=outcome.kind, issi=issi)
+            else:
+                self._publisher.request_event(
+                    tx,
+                    request_id=rid,
+                    event="unreached",
+                    issi=issi,
+                    reason=outcome.reason or outcome.kind,
+                )
+        self._notify()
+
+    # ---- refusals --------------------------------------------------------------------
+
+    def _reject(
+        self,
+        topic: str,
+        error: str,
+        detail: str,
+        *,
+        callout: CalloutRequest | None = None,
+        reason: str | None = None,
+    ) -> None:
+        with self._store.transaction() as tx:
+            subject = callout.callout_id if callout is not None else "rejected"
+            tx.audit(
+                "inbound_request",
+                subject,
+                {"topic": topic, "outcome": "rejected", "error": error, "detail": detail},
+            )
+            self._publisher.error(tx, topic=topic, error=error, detail=detail)
+            if callout is not None:
+                self._publisher.callout_event(
+                    tx,
+                    callout_id=callout.callout_id,
+                    incident_id=callout.incident_id,
+                    event="rejected",
+                    reason=reason or error,
+                )
+        self._notify()
+        _log.warning("inbound_rejected", topic=topic, error=error, detail=detail)
+
+    async def stop(self) -> None:
+        for task in list(self._requests):
+            task.cancel()

@@ -1,0 +1,229 @@
+"""Incidents and their talk groups: one GSSI per open incident, released when it is over.
+
+A callout that wants a talk group asks the configured backend (the network's DGNA service, or
+a pre-provisioned pool) for one group per incident; later callouts of the same incident add
+their units to it. The group is released when dispatch closes the incident, when every unit
+has ended its mission, or after ``idle_release_s`` without any callout or status. Each step is
+announced as a ``talkgroup`` event on the callout's events topic and recorded in the store, so
+a restart restores which incident holds which GSSI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+
+import aiohttp
+
+from gateway.logging import get_logger
+from gateway.publisher import Publisher
+from gateway.store import GssiInUseError, Store
+from hardware.talkgroups import (
+    PoolBackend,
+    TalkgroupAssignment,
+    TalkgroupBackend,
+    TalkgroupError,
+    TalkgroupPoolExhausted,
+)
+
+_log = get_logger("tetragw.incidents")
+
+#: Per-target states that mean the unit is in the group (or has been told to select it).
+_ATTACHED = frozenset({"acknowledged", "attached", "instructed"})
+#: How long a callout's first send waits for a pool group, whose number goes into the text.
+_INSTRUCTION_WAIT_S = 2.0
+
+
+class IncidentService:
+    """Talk-group lifecycle and incident closing."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        publisher: Publisher,
+        backend: TalkgroupBackend | None,
+        notify_outbox: Callable[[], None],
+        idle_release_s: float = 3600.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._publisher = publisher
+        self._backend = backend
+        self._notify = notify_outbox
+        self._idle_release_s = idle_release_s
+        self._clock = clock
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._creating: dict[str, asyncio.Task[None]] = {}
+        self._last_activity: dict[str, float] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def restore(self) -> None:
+        """After a restart: tell the backend which incidents hold which groups."""
+        held = {
+            incident.incident_id: incident.gssi
+            for incident in self._store.open_incidents()
+            if incident.gssi is not None and incident.talkgroup_state == "active"
+        }
+        if self._backend is not None:
+            self._backend.restore(held)
+        now = self._clock()
+        for incident_id in held:
+            self._last_activity[incident_id] = now
+
+    # ---- groups ----------------------------------------------------------------------
+
+    def on_callout(self, incident_id: str, callout_id: str, issis: Sequence[int]) -> None:
+        """A new callout wants the incident's group: create it or add the units to it."""
+        self.touch(incident_id)
+        if self._backend is None:
+            return
+        task = asyncio.create_task(
+            self._ensure_group(incident_id, callout_id, tuple(issis)),
+            name=f"talkgroup-{incident_id}",
+        )
+        self._creating[incident_id] = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def callout_text(self, incident_id: str, text: str) -> str:
+        """``text`` with the instruction to select the incident's pool group, where needed."""
+        if not isinstance(self._backend, PoolBackend):
+            return text
+        pending = self._creating.get(incident_id)
+        if pending is not None and not pending.done():
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(pending), _INSTRUCTION_WAIT_S)
+        incident = self._store.incident(incident_id)
+        if incident is None or incident.gssi is None or incident.talkgroup_state != "active":
+            return text
+        return f"{text}\n{self._backend.instruction_text(incident.gssi)}"
+
+    def touch(self, incident_id: str) -> None:
+        self._last_activity[incident_id] = self._clock()
+
+    async def _ensure_group(
+        self, incident_id: str, callout_id: str, issis: tuple[int, ...]
+    ) -> None:
+        assert self._backend is not None
+        lock = self._locks.setdefault(incident_id, asyncio.Lock())
+        async with lock:
+            incident = self._store.incident(incident_id)
+            if incident is None or not incident.is_open:
+                return
+            try:
+                if incident.talkgroup_state == "active" and incident.gssi is not None:
+                    assignment = await self._backend.modify(incident_id, add=issis)
+                else:
+                    self._set(incident_id, callout_id, None, "creating")
+                    assignment = await self._backend.create(incident_id, issis)
+            except (TalkgroupError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+                reason = _reason(exc)
+                _log.warning("talkgroup_failed", incident_id=incident_id, reason=reason)
+                self._set(incident_id, callout_id, None, "failed", reason=reason)
+                return
+            try:
+                self._set(incident_id, callout_id, assignment.gssi, "active", assignment)
+            except GssiInUseError:
+                _log.error("talkgroup_gssi_in_use", incident_id=incident_id, gssi=assignment.gssi)
+                self._set(incident_id, callout_id, None, "failed", reason="gssi_in_use")
+
+    def _set(
+        self,
+        incident_id: str,
+        callout_id: str,
+        gssi: int | None,
+        state: str,
+        assignment: TalkgroupAssignment | None = None,
+        *,
+        reason: str | None = None,
+    ) -> None:
+        with self._store.transaction() as tx:
+            tx.set_talkgroup(incident_id, gssi=gssi, state=state)  # type: ignore[arg-type]
+            attached = (
+                tuple(sorted(i for i, s in assignment.targets.items() if s in _ATTACHED))
+                if assignment is not None
+                else None
+            )
+            self._publisher.callout_event(
+                tx,
+                callout_id=callout_id,
+                incident_id=incident_id,
+                event="talkgroup",
+                gssi=gssi,
+                state=state,
+                attached=attached,
+                reason=reason,
+            )
+            if state in ("active", "released"):
+                self._publisher.timeline_of(tx, incident_id)
+        self._notify()
+
+    async def release(self, incident_id: str, *, reason: str) -> None:
+        """Give the incident's group back to the backend (idempotent)."""
+        incident = self._store.incident(incident_id)
+        if incident is None or incident.talkgroup_state != "active" or self._backend is None:
+            return
+        lock = self._locks.setdefault(incident_id, asyncio.Lock())
+        async with lock:
+            try:
+                await self._backend.release(incident_id)
+            except (TalkgroupError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+                # The group stays recorded as active; the idle check tries again later.
+                _log.warning(
+                    "talkgroup_release_failed", incident_id=incident_id, error=_reason(exc)
+                )
+                return
+            callouts = self._store.callouts_of_incident(incident_id)
+            callout_id = callouts[-1].callout_id if callouts else incident_id
+            self._set(incident_id, callout_id, incident.gssi, "released", reason=reason)
+        self._last_activity.pop(incident_id, None)
+        _log.info("talkgroup_released", incident_id=incident_id, gssi=incident.gssi, reason=reason)
+
+    # ---- closing ---------------------------------------------------------------------
+
+    async def close(self, incident_id: str, *, reason: str | None) -> bool:
+        """Close the incident's timeline and release its group; False if unknown or closed."""
+        with self._store.transaction() as tx:
+            closed = tx.close_incident(incident_id, reason=reason)
+            if closed is not None:
+                self._publisher.timeline_of(tx, incident_id)
+        self._notify()
+        if closed is None:
+            return False
+        await self.release(incident_id, reason="incident_closed")
+        return True
+
+    async def on_unit_ended(self, incident_id: str) -> None:
+        """A unit ended its mission: release the group once every unit has."""
+        timeline = self._store.timeline(incident_id)
+        if timeline is None or not timeline.units:
+            return
+        if all(unit.ended_at is not None for unit in timeline.units):
+            await self.release(incident_id, reason="all_units_ended")
+
+    async def run(self, check_every_s: float = 30.0) -> None:
+        """Release groups of incidents idle for longer than the configured time."""
+        try:
+            while True:
+                await asyncio.sleep(check_every_s)
+                now = self._clock()
+                for incident in self._store.open_incidents():
+                    if incident.talkgroup_state != "active":
+                        continue
+                    last = self._last_activity.setdefault(incident.incident_id, now)
+                    if now - last >= self._idle_release_s:
+                        await self.release(incident.incident_id, reason="idle")
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TalkgroupPoolExhausted):
+        return "pool_exhausted"
+    if isinstance(exc, TalkgroupError):
+        return "backend_refused"
+    return f"backend_unavailable:{type(exc).__name__}"
