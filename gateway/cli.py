@@ -14,9 +14,13 @@ from collections.abc import Sequence
 # (subcommand names it registers, module that registers them)
 _COMMANDS: tuple[str, ...] = (
     "gateway.cmd_decode",
+    "gateway.cmd_run",
     "gateway.cmd_check_config",
     "gateway.cmd_audit",
     "gateway.cmd_emulator",
+    "gateway.cmd_report",
+    "gateway.cmd_send",
+    "gateway.cmd_demo",
 )
 
 
