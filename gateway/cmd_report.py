@@ -25,10 +25,11 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from gateway.store import SCHEMA_VERSION, STORE_FILENAME, IncidentTimeline, KpiReport, StoreReader
+from gateway.publisher import timeline_event
+from gateway.store import SCHEMA_VERSION, STORE_FILENAME, KpiReport, StoreReader
 from gateway.store import store_path as _store_path
 from gateway.store.kpi import KPI_FIELDS
-from protocols.dispatch import Timeline, TimelineUnit, format_time, parse_time
+from protocols.dispatch import Timeline, format_time, parse_time
 from protocols.errors import ProtocolError
 
 #: Timeline steps shown per unit, in order: (timeline field, column heading).
@@ -79,32 +80,6 @@ def open_reader(data_dir: str | Path) -> Iterator[StoreReader]:
 
 def _time(value: float | None) -> str | None:
     return None if value is None else format_time(value)
-
-
-def timeline_event(record: IncidentTimeline) -> Timeline:
-    """The retained ``incidents/<id>/timeline`` event for a stored timeline (as published)."""
-    incident = record.incident
-    return Timeline(
-        incident_id=incident.incident_id,
-        priority=incident.priority,
-        gssi=incident.gssi,
-        opened_at=format_time(incident.opened_at),
-        closed_at=_time(incident.closed_at),
-        units=tuple(
-            TimelineUnit(
-                issi=unit.issi,
-                role=unit.role,
-                alerted_at=_time(unit.alerted_at),
-                delivered_at=_time(unit.delivered_at),
-                acknowledged_at=_time(unit.acknowledged_at),
-                en_route_at=_time(unit.en_route_at),
-                on_scene_at=_time(unit.on_scene_at),
-                ended_at=_time(unit.ended_at),
-                ended_by=unit.ended_by,
-            )
-            for unit in record.units
-        ),
-    )
 
 
 # -- rendering ---------------------------------------------------------------------------

@@ -32,6 +32,32 @@ def _time(value: float | None) -> str | None:
     return None if value is None else format_time(value)
 
 
+def timeline_event(record: IncidentTimeline) -> Timeline:
+    """The retained ``incidents/<id>/timeline`` event for a stored timeline."""
+    incident = record.incident
+    return Timeline(
+        incident_id=incident.incident_id,
+        priority=incident.priority,
+        gssi=incident.gssi,
+        opened_at=format_time(incident.opened_at),
+        closed_at=_time(incident.closed_at),
+        units=tuple(
+            TimelineUnit(
+                issi=unit.issi,
+                role=unit.role,
+                alerted_at=_time(unit.alerted_at),
+                delivered_at=_time(unit.delivered_at),
+                acknowledged_at=_time(unit.acknowledged_at),
+                en_route_at=_time(unit.en_route_at),
+                on_scene_at=_time(unit.on_scene_at),
+                ended_at=_time(unit.ended_at),
+                ended_by=unit.ended_by,
+            )
+            for unit in record.units
+        ),
+    )
+
+
 class Publisher:
     """Builds each dispatch-api.md event and stores it in the outbox of a transaction."""
 
@@ -137,29 +163,8 @@ class Publisher:
         tx.publish(self.topics.unit_messages(issi), body.to_json())
 
     def timeline(self, tx: Transaction, record: IncidentTimeline) -> None:
-        incident = record.incident
-        body = Timeline(
-            incident_id=incident.incident_id,
-            priority=incident.priority,
-            gssi=incident.gssi,
-            opened_at=format_time(incident.opened_at),
-            closed_at=_time(incident.closed_at),
-            units=tuple(
-                TimelineUnit(
-                    issi=unit.issi,
-                    role=unit.role,
-                    alerted_at=_time(unit.alerted_at),
-                    delivered_at=_time(unit.delivered_at),
-                    acknowledged_at=_time(unit.acknowledged_at),
-                    en_route_at=_time(unit.en_route_at),
-                    on_scene_at=_time(unit.on_scene_at),
-                    ended_at=_time(unit.ended_at),
-                    ended_by=unit.ended_by,
-                )
-                for unit in record.units
-            ),
-        )
-        tx.publish(self.topics.incident_timeline(incident.incident_id), body.to_json(), retain=True)
+        body = timeline_event(record)
+        tx.publish(self.topics.incident_timeline(body.incident_id), body.to_json(), retain=True)
 
     def timeline_of(self, tx: Transaction, incident_id: str) -> None:
         """Republish the retained timeline of ``incident_id`` as the store holds it now."""
