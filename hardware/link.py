@@ -1,0 +1,140 @@
+"""Byte links to radios: serial devices, ptys, serial-over-IP and the emulator.
+
+One link type for every way a PEI is reached, because the terminal driver above does not
+care: ``/dev/ttyUSB0`` or a pty path, ``socket://host:port`` (serial-over-IP servers such
+as MOXA NPort, handled by pyserial's ``serial_for_url``), and ``emulator://READY_FILE[#name]``
+(the PEI pty of a radio listed in an emulator's ready file; the first radio without ``#name``).
+
+``connect_with_backoff`` reopens a link after it drops: capped exponential backoff with
+jitter (tenacity), fresh for every outage so that it resets after a success.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import serial
+import serial_asyncio_fast
+import structlog
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
+
+__all__ = [
+    "LinkError",
+    "LinkSettings",
+    "connect_with_backoff",
+    "open_link",
+    "read_ready_file",
+    "resolve_url",
+]
+
+log = structlog.get_logger("tetragw.link")
+
+Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+_T = TypeVar("_T")
+
+
+class LinkError(OSError):
+    """A link cannot be opened now (device missing, refused, ready file absent)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSettings:
+    """Line settings from configuration; 8 data bits and 1 stop bit throughout (8N1/8E1/8O1)."""
+
+    baud: int = 38400
+    parity: Literal["N", "E", "O"] = "N"
+    rtscts: bool = False
+    open_timeout: float = 10.0
+
+
+def read_ready_file(path: str | Path) -> dict[str, Any]:
+    """The emulator's ready file as a dict; ``LinkError`` while it does not exist yet."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise LinkError(f"emulator ready file {path} does not exist (yet)") from exc
+    except (OSError, ValueError) as exc:
+        raise LinkError(f"emulator ready file {path} is unreadable: {exc}") from exc
+    if not isinstance(data, dict):
+        raise LinkError(f"emulator ready file {path} is not a JSON object")
+    return data
+
+
+def resolve_url(url: str) -> str:
+    """The pyserial URL or device path behind ``url`` (reads a ready file for ``emulator://``)."""
+    if not url.startswith("emulator://"):
+        return url
+    path, _, name = url.removeprefix("emulator://").partition("#")
+    radios = read_ready_file(path).get("radios") or []
+    for radio in radios:
+        if not name or radio.get("name") == name:
+            return str(radio["device"])
+    raise LinkError(f"emulator ready file {path} lists no radio named {name!r}")
+
+
+async def open_link(
+    url: str,
+    *,
+    baud: int = 38400,
+    rtscts: bool = False,
+    parity: Literal["N", "E", "O"] = "N",
+    open_timeout: float = 10.0,
+) -> Streams:
+    """Open the link at ``url`` and return its reader and writer.
+
+    Raises ``LinkError`` (an ``OSError``) when it cannot be opened; callers retry.
+    """
+    target = await asyncio.to_thread(resolve_url, url)
+    try:
+        async with asyncio.timeout(open_timeout):
+            reader, writer = await serial_asyncio_fast.open_serial_connection(
+                url=target,
+                baudrate=baud,
+                parity=parity,
+                rtscts=rtscts,
+                bytesize=8,
+                stopbits=1,
+            )
+    except (OSError, serial.SerialException, TimeoutError) as exc:
+        raise LinkError(f"cannot open {url}: {exc}") from exc
+    log.info("link_opened", url=url, baud=baud, rtscts=rtscts, parity=parity)
+    return reader, writer
+
+
+async def connect_with_backoff(
+    connect: Callable[[], Awaitable[_T]],
+    *,
+    initial: float = 0.2,
+    maximum: float = 30.0,
+    jitter: float | None = None,
+    url: str = "",
+) -> _T:
+    """Call ``connect`` until it succeeds, sleeping a capped, jittered, growing time between.
+
+    The n-th wait is ``min(maximum, initial · 2^(n-1) + uniform(0, jitter))``; ``jitter``
+    defaults to ``initial``. Each call starts a fresh schedule, so the backoff resets after
+    every successful connect.
+    Only ``OSError``s (``LinkError`` included) are retried; cancellation stops the loop.
+    """
+    retrying = AsyncRetrying(
+        wait=wait_exponential_jitter(
+            multiplier=initial, max=maximum, jitter=initial if jitter is None else jitter
+        ),
+        retry=retry_if_exception_type(OSError),
+        before_sleep=lambda state: log.warning(
+            "link_open_failed",
+            url=url,
+            attempt=state.attempt_number,
+            error=str(state.outcome.exception()) if state.outcome else None,
+        ),
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            return await connect()
+    raise AssertionError("unreachable: tenacity retries forever")  # pragma: no cover

@@ -1,0 +1,358 @@
+"""Talk groups for incidents: one group per incident, from DGNA or a pre-provisioned pool.
+
+PEI reference §8: DGNA is done by the network on a dispatcher's request, not over the PEI.
+Where the network offers a DGNA API, ``DgnaBackend`` asks it to attach an incident group to
+the units (each target acknowledges, rejects or times out). Where it does not,
+``PoolBackend`` hands out one of a range of pre-provisioned groups; the units are told by SDS
+which group to select (``instruction_text``, sent by the engine) and the gateway's radios
+scan the group.
+
+Both allocate from a GSSI range and never give one GSSI to two incidents. Their allocation
+state is restorable after a restart: ``restore({incident_id: gssi})`` from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import aiohttp
+import structlog
+
+from hardware.link import read_ready_file
+
+__all__ = [
+    "DgnaBackend",
+    "GssiRange",
+    "PoolBackend",
+    "TalkgroupAssignment",
+    "TalkgroupBackend",
+    "TalkgroupError",
+    "TalkgroupPoolExhausted",
+    "TargetState",
+    "backend_from_url",
+]
+
+log = structlog.get_logger("tetragw.talkgroups")
+
+TargetState = Literal[
+    "queued", "acknowledged", "attached", "rejected", "timeout", "instructed", "removed"
+]
+
+
+class TalkgroupError(Exception):
+    """The backend cannot do what was asked; the message says why."""
+
+
+class TalkgroupPoolExhausted(TalkgroupError):  # noqa: N818 - a state, named as the domain says
+    """Every GSSI of the range is held by an incident."""
+
+
+@dataclass(frozen=True, slots=True)
+class TalkgroupAssignment:
+    """An incident's group and the state of each unit in it.
+
+    ``instruction_text`` is set by ``PoolBackend``: the text the engine sends (by SDS) to
+    each unit so that its user selects the group. ``DgnaBackend`` leaves it ``None``.
+    """
+
+    incident_id: str
+    gssi: int
+    targets: Mapping[int, TargetState]
+    instruction_text: str | None = None
+
+
+class TalkgroupBackend(Protocol):
+    """What the engine needs from a talk-group provider."""
+
+    async def create(self, incident_id: str, targets: Sequence[int]) -> TalkgroupAssignment:
+        """A group for ``incident_id`` with ``targets`` in it (the same one if it has one)."""
+        ...
+
+    async def modify(
+        self, incident_id: str, *, add: Sequence[int] = (), remove: Sequence[int] = ()
+    ) -> TalkgroupAssignment:
+        """Add or remove units of the incident's group."""
+        ...
+
+    async def release(self, incident_id: str) -> None:
+        """Give the incident's group back (idempotent)."""
+        ...
+
+    def restore(self, in_use: Mapping[str, int]) -> None:
+        """After a restart: the groups the store says incidents hold."""
+        ...
+
+
+@dataclass(slots=True)
+class GssiRange:
+    """A range of incident GSSIs and who holds which; ``allocate`` never hands out a held one."""
+
+    first: int
+    last: int
+    held: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.first <= self.last < 2**24:
+            raise ValueError(f"GSSI range {self.first}-{self.last} is not within 1..2^24-1")
+
+    @classmethod
+    def parse(cls, text: str) -> GssiRange:
+        """``9001-9099`` → the range 9001..9099."""
+        first, sep, last = text.partition("-")
+        try:
+            return cls(int(first), int(last if sep else first))
+        except ValueError as exc:
+            raise ValueError(f"bad GSSI range {text!r}: {exc}") from None
+
+    def of(self, incident_id: str) -> int | None:
+        return self.held.get(incident_id)
+
+    def free(self, skip: Iterable[int] = ()) -> list[int]:
+        taken = set(self.held.values()) | set(skip)
+        return [g for g in range(self.first, self.last + 1) if g not in taken]
+
+    def allocate(self, incident_id: str, skip: Iterable[int] = ()) -> int:
+        """The incident's GSSI (a new one if it has none); ``TalkgroupPoolExhausted`` if none."""
+        if incident_id in self.held:
+            return self.held[incident_id]
+        free = self.free(skip)
+        if not free:
+            raise TalkgroupPoolExhausted(
+                f"all {self.last - self.first + 1} groups {self.first}-{self.last} are in use"
+            )
+        self.held[incident_id] = free[0]
+        return free[0]
+
+    def release(self, incident_id: str) -> int | None:
+        return self.held.pop(incident_id, None)
+
+    def restore(self, in_use: Mapping[str, int]) -> None:
+        """Replace the held set; GSSIs outside the range are kept too (never reused)."""
+        seen: dict[int, str] = {}
+        for incident, gssi in in_use.items():
+            if gssi in seen:
+                raise ValueError(f"GSSI {gssi} held by {seen[gssi]} and {incident}")
+            seen[gssi] = incident
+        self.held = dict(in_use)
+
+
+GroupScanner = Callable[[int], Awaitable[Any]]
+
+
+class PoolBackend:
+    """Pre-provisioned incident groups (``pool:9001-9099``).
+
+    The network knows the groups already; units are told by SDS to select one, and the
+    gateway's radios scan it (``scanner``, e.g. ``RadioPool.scan_group``) so that the
+    gateway hears the incident's traffic.
+    """
+
+    def __init__(
+        self,
+        gssis: GssiRange,
+        *,
+        scanner: GroupScanner | None = None,
+        instruction: str = "Velg talegruppe {gssi} / select talk group {gssi}",
+    ) -> None:
+        self.gssis = gssis
+        self._scanner = scanner
+        self._instruction = instruction
+        self._members: dict[str, set[int]] = {}
+
+    async def create(self, incident_id: str, targets: Sequence[int]) -> TalkgroupAssignment:
+        gssi = self.gssis.allocate(incident_id)
+        self._members.setdefault(incident_id, set()).update(targets)
+        if self._scanner is not None:
+            try:
+                await self._scanner(gssi)
+            except (ConnectionError, TimeoutError) as exc:
+                # The group still works for the units; the gateway just does not hear it.
+                log.warning("group_scan_failed", gssi=gssi, error=str(exc))
+        return self._assignment(incident_id, gssi)
+
+    async def modify(
+        self, incident_id: str, *, add: Sequence[int] = (), remove: Sequence[int] = ()
+    ) -> TalkgroupAssignment:
+        gssi = self.gssis.of(incident_id)
+        if gssi is None:
+            raise TalkgroupError(f"incident {incident_id} holds no group")
+        members = self._members.setdefault(incident_id, set())
+        members.update(add)
+        members.difference_update(remove)
+        return self._assignment(incident_id, gssi)
+
+    async def release(self, incident_id: str) -> None:
+        self.gssis.release(incident_id)
+        self._members.pop(incident_id, None)
+
+    def restore(self, in_use: Mapping[str, int]) -> None:
+        self.gssis.restore(in_use)
+
+    def instruction_text(self, gssi: int) -> str:
+        """The text that tells a unit's user which group to select."""
+        return self._instruction.format(gssi=gssi)
+
+    def _assignment(self, incident_id: str, gssi: int) -> TalkgroupAssignment:
+        members = self._members.get(incident_id, set())
+        return TalkgroupAssignment(
+            incident_id,
+            gssi,
+            dict.fromkeys(sorted(members), "instructed"),
+            instruction_text=self.instruction_text(gssi),
+        )
+
+
+class DgnaBackend:
+    """The network's DGNA service over HTTP (the emulator's ``/dgna/groups`` API).
+
+    ``control_url`` is ``http(s)://...`` or ``emulator://READY_FILE``; the latter is read
+    when the first request is made (the emulator may not have written it yet).
+
+    ``create`` waits up to ``settle_timeout`` seconds for the targets to leave ``queued``
+    (acknowledged, rejected or timeout) and returns the states it has by then.
+    """
+
+    def __init__(
+        self,
+        control_url: str,
+        gssis: GssiRange,
+        *,
+        lifetime_s: float = 12 * 3600,
+        settle_timeout: float = 15.0,
+        poll_interval: float = 0.2,
+        request_timeout: float = 10.0,
+    ) -> None:
+        self.control_url = control_url
+        self.gssis = gssis
+        self.lifetime_s = lifetime_s
+        self.settle_timeout = settle_timeout
+        self.poll_interval = poll_interval
+        self._timeout = aiohttp.ClientTimeout(total=request_timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _base_url(self) -> str:
+        url = self.control_url
+        if url.startswith("emulator://"):
+            path = url.removeprefix("emulator://").partition("#")[0]
+            try:
+                url = str(read_ready_file(path)["control"])
+            except (OSError, KeyError) as exc:
+                raise TalkgroupError(f"no DGNA service in emulator ready file {path}") from exc
+        return url.rstrip("/")
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def create(self, incident_id: str, targets: Sequence[int]) -> TalkgroupAssignment:
+        existing = self.gssis.of(incident_id)
+        if existing is not None:
+            return await self.modify(incident_id, add=targets)
+        refused: set[int] = set()
+        while True:
+            gssi = self.gssis.allocate(incident_id, skip=refused)
+            body = {
+                "gssi": gssi,
+                "targets": list(targets),
+                "lifetime_s": self.lifetime_s,
+                "class_of_usage": "selected",
+                "ack_requested": True,
+            }
+            status, data = await self._request("POST", "/dgna/groups", body)
+            if status == 201:
+                break
+            self.gssis.release(incident_id)
+            if status == 409:  # taken on the network (by someone else, or before a restart)
+                refused.add(gssi)
+                continue
+            raise TalkgroupError(f"DGNA create {gssi} answered {status}: {data.get('error')}")
+        log.info("dgna_group_created", incident=incident_id, gssi=gssi, targets=len(targets))
+        return await self._settled(incident_id, gssi, data)
+
+    async def modify(
+        self, incident_id: str, *, add: Sequence[int] = (), remove: Sequence[int] = ()
+    ) -> TalkgroupAssignment:
+        gssi = self.gssis.of(incident_id)
+        if gssi is None:
+            raise TalkgroupError(f"incident {incident_id} holds no group")
+        body = {"add": list(add), "remove": list(remove)}
+        status, data = await self._request("PATCH", f"/dgna/groups/{gssi}", body)
+        if status != 200:
+            raise TalkgroupError(f"DGNA modify {gssi} answered {status}: {data.get('error')}")
+        return await self._settled(incident_id, gssi, data)
+
+    async def status(self, incident_id: str) -> TalkgroupAssignment:
+        """The group's current target states as the network reports them."""
+        gssi = self.gssis.of(incident_id)
+        if gssi is None:
+            raise TalkgroupError(f"incident {incident_id} holds no group")
+        status, data = await self._request("GET", f"/dgna/groups/{gssi}")
+        if status != 200:
+            raise TalkgroupError(f"DGNA get {gssi} answered {status}: {data.get('error')}")
+        return _assignment(incident_id, data)
+
+    async def release(self, incident_id: str) -> None:
+        gssi = self.gssis.of(incident_id)
+        if gssi is None:
+            return
+        status, data = await self._request("DELETE", f"/dgna/groups/{gssi}")
+        if status not in (200, 204, 404):  # 404: expired or already withdrawn
+            raise TalkgroupError(f"DGNA delete {gssi} answered {status}: {data.get('error')}")
+        self.gssis.release(incident_id)
+        log.info("dgna_group_released", incident=incident_id, gssi=gssi)
+
+    def restore(self, in_use: Mapping[str, int]) -> None:
+        self.gssis.restore(in_use)
+
+    async def _settled(
+        self, incident_id: str, gssi: int, data: dict[str, Any]
+    ) -> TalkgroupAssignment:
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self.settle_timeout
+        while "queued" in data.get("targets", {}).values() and loop.time() < until:
+            await asyncio.sleep(self.poll_interval)
+            status, fresh = await self._request("GET", f"/dgna/groups/{gssi}")
+            if status != 200:
+                break
+            data = fresh
+        return _assignment(incident_id, data)
+
+    async def _request(
+        self, method: str, path: str, body: dict[str, Any] | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        try:
+            async with self._session.request(
+                method, self._base_url() + path, json=body
+            ) as response:
+                data = await response.json(content_type=None)
+                return response.status, data if isinstance(data, dict) else {}
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise TalkgroupError(f"DGNA service unreachable: {exc}") from exc
+
+
+def _assignment(incident_id: str, data: Mapping[str, Any]) -> TalkgroupAssignment:
+    targets: dict[int, TargetState] = {
+        int(issi): state for issi, state in dict(data.get("targets", {})).items()
+    }
+    return TalkgroupAssignment(incident_id, int(data["gssi"]), targets)
+
+
+def backend_from_url(
+    url: str,
+    *,
+    gssis: str = "9001-9099",
+    scanner: GroupScanner | None = None,
+) -> TalkgroupBackend:
+    """``pool:9001-9099`` → ``PoolBackend``; ``emulator://READY_FILE`` or ``http(s)://...`` →
+    ``DgnaBackend`` allocating from ``gssis``."""
+    if url.startswith("pool:"):
+        return PoolBackend(GssiRange.parse(url.removeprefix("pool:")), scanner=scanner)
+    if url.startswith(("emulator://", "http://", "https://")):
+        return DgnaBackend(url, GssiRange.parse(gssis))
+    raise ValueError(f"unknown talk-group backend URL {url!r} (pool:A-B or emulator://FILE)")

@@ -1,0 +1,103 @@
+"""Message references and the delivery tracker, without a radio."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from hardware.delivery import DeliveryTracker, PendingSend, ReferenceAllocator, ReportLevel
+
+UNIT = 2040101
+
+
+async def test_references_wrap_past_255_skipping_those_in_flight() -> None:
+    allocator = ReferenceAllocator()
+    held = allocator.try_acquire(3)
+    assert held == (1, 2, 3)
+    first_round = allocator.try_acquire(252)
+    assert first_round is not None
+    assert first_round[-1] == 255
+    allocator.release(first_round)
+    # 1-3 are still in flight: the next ones wrap around past 255 and skip them.
+    assert allocator.try_acquire(2) == (4, 5)
+    assert not set(held) & set(allocator.try_acquire(250) or ())
+
+
+async def test_send_waits_while_all_255_references_are_in_flight() -> None:
+    allocator = ReferenceAllocator()
+    everything = allocator.try_acquire(255)
+    assert everything is not None
+    waiter = asyncio.create_task(allocator.acquire(1))
+    await asyncio.sleep(0.01)
+    assert not waiter.done()
+    allocator.release([77])
+    assert await asyncio.wait_for(waiter, 2) == (77,)
+
+
+async def test_asking_for_more_references_than_exist_is_an_error() -> None:
+    with pytest.raises(ValueError, match="256"):
+        ReferenceAllocator().try_acquire(256)
+
+
+def tracker_with_stages() -> tuple[DeliveryTracker, list[str]]:
+    stages: list[str] = []
+
+    def on_stage(pending: PendingSend, stage: str) -> None:
+        stages.append(stage)
+
+    return DeliveryTracker(ReferenceAllocator(), on_stage=on_stage), stages
+
+
+async def test_report_from_another_unit_with_the_same_reference_is_ignored() -> None:
+    tracker, _ = tracker_with_stages()
+    pending = tracker.register(
+        UNIT, (9,), wanted=ReportLevel.DELIVERED, reports_requested=ReportLevel.DELIVERED
+    )
+    tracker.on_report(UNIT + 1, 9, 0x00)
+    assert not pending.outcome.done()
+    tracker.on_report(UNIT, 9, 0x00)
+    assert pending.outcome.result().kind == "delivered"
+    tracker.finish(pending)
+    assert tracker.outstanding == 0
+
+
+async def test_read_decoded_before_the_sender_woke_is_still_announced() -> None:
+    tracker, stages = tracker_with_stages()
+    pending = tracker.register(
+        UNIT, (5,), wanted=ReportLevel.DELIVERED, reports_requested=ReportLevel.READ
+    )
+    tracker.on_short_report(UNIT, 5, 2)  # received
+    tracker.on_short_report(UNIT, 5, 3)  # consumed, in the same read from the line
+    assert pending.outcome.result().kind == "delivered"
+    tracker.finish(pending)
+    assert stages == ["read"]
+    assert tracker.outstanding == 0
+
+
+async def test_delivered_send_waiting_for_read_holds_its_reference_until_read() -> None:
+    tracker, stages = tracker_with_stages()
+    pending = tracker.register(
+        UNIT, (5,), wanted=ReportLevel.DELIVERED, reports_requested=ReportLevel.READ
+    )
+    tracker.on_report(UNIT, 5, 0x00)
+    tracker.finish(pending)
+    assert tracker.outstanding == 1  # lingering for the read report
+    tracker.on_report(UNIT, 5, 0x02)
+    assert stages == ["read"]
+    assert tracker.outstanding == 0
+
+
+async def test_multi_part_send_fails_when_one_part_fails() -> None:
+    tracker, _ = tracker_with_stages()
+    pending = tracker.register(
+        UNIT, (1, 2, 3), wanted=ReportLevel.DELIVERED, reports_requested=ReportLevel.DELIVERED
+    )
+    tracker.on_report(UNIT, 1, 0x00)
+    tracker.on_report(UNIT, 2, 0x4B)
+    outcome = pending.outcome.result()
+    assert (outcome.kind, outcome.reason, outcome.temporary) == (
+        "failed",
+        "delivery_status_0x4B",
+        False,
+    )

@@ -1,0 +1,96 @@
+"""Talk-group backends: the pre-provisioned pool and the emulator's DGNA service."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from hardware.talkgroups import (
+    DgnaBackend,
+    GssiRange,
+    PoolBackend,
+    TalkgroupPoolExhausted,
+    backend_from_url,
+)
+from tests.hardware.test_radio_emulator import UNIT, Rig, start_rig
+
+
+async def test_pool_never_gives_one_group_to_two_incidents() -> None:
+    scanned: list[int] = []
+
+    async def scan(gssi: int) -> None:
+        scanned.append(gssi)
+
+    backend = PoolBackend(GssiRange.parse("9001-9002"), scanner=scan)
+    first = await backend.create("inc-1", [UNIT])
+    again = await backend.create("inc-1", [UNIT + 1])
+    second = await backend.create("inc-2", [UNIT + 2])
+    assert (first.gssi, again.gssi, second.gssi) == (9001, 9001, 9002)
+    assert dict(again.targets) == {UNIT: "instructed", UNIT + 1: "instructed"}
+    assert first.instruction_text is not None
+    assert "9001" in first.instruction_text
+    assert scanned == [9001, 9001, 9002]
+    with pytest.raises(TalkgroupPoolExhausted):
+        await backend.create("inc-3", [UNIT])
+    await backend.release("inc-1")
+    assert (await backend.create("inc-3", [UNIT])).gssi == 9001
+
+
+async def test_pool_allocation_is_restored_after_a_restart() -> None:
+    backend = PoolBackend(GssiRange.parse("9001-9003"))
+    backend.restore({"inc-old": 9001, "inc-older": 9002})
+    assert (await backend.create("inc-new", [UNIT])).gssi == 9003
+    assert (await backend.create("inc-old", [UNIT])).gssi == 9001
+    with pytest.raises(ValueError, match="9001"):
+        backend.restore({"a": 9001, "b": 9001})
+
+
+def test_backend_urls_pick_the_backend() -> None:
+    assert isinstance(backend_from_url("pool:9001-9099"), PoolBackend)
+    assert isinstance(backend_from_url("emulator:///nonexistent/ready.json"), DgnaBackend)
+    with pytest.raises(ValueError, match="talk-group"):
+        backend_from_url("ftp://x")
+
+
+@pytest.fixture
+async def dgna_rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    rig = await start_rig(tmp_path, dgna_delay_ms=20.0, dgna_timeout_s=0.5)
+    yield rig
+    await rig.emulator.stop()
+
+
+async def test_dgna_group_is_created_modified_and_released(dgna_rig: Rig) -> None:
+    backend = DgnaBackend(f"emulator://{dgna_rig.ready}", GssiRange(9001, 9099), poll_interval=0.05)
+    try:
+        await dgna_rig.post(f"/units/{UNIT + 2}/coverage", {"in_coverage": False})
+        created = await backend.create("inc-1", [UNIT, UNIT + 1, UNIT + 2])
+        assert created.gssi == 9001
+        assert dict(created.targets) == {
+            UNIT: "acknowledged",
+            UNIT + 1: "acknowledged",
+            UNIT + 2: "timeout",
+        }
+        modified = await backend.modify("inc-1", add=[UNIT + 3], remove=[UNIT])
+        assert dict(modified.targets)[UNIT + 3] == "acknowledged"
+        assert UNIT not in modified.targets
+        await backend.release("inc-1")
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(dgna_rig.emulator.control_url + "/dgna/groups") as response,
+        ):
+            assert await response.json() == []
+        await backend.release("inc-1")  # idempotent
+    finally:
+        await backend.close()
+
+
+async def test_dgna_skips_a_group_already_taken_on_the_network(dgna_rig: Rig) -> None:
+    await dgna_rig.post("/dgna/groups", {"gssi": 9001, "targets": [UNIT]})
+    backend = DgnaBackend(dgna_rig.emulator.control_url, GssiRange(9001, 9099))
+    try:
+        assert (await backend.create("inc-1", [UNIT + 1])).gssi == 9002
+    finally:
+        await backend.close()
