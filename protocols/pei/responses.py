@@ -40,6 +40,7 @@ from protocols.pei.fields import parse_int, parse_optional_int, split_fields
 
 # "+NAME: params" — the name may hold a space ("+CME ERROR"); the colon may have spaces around.
 _RESULT_LINE = re.compile(r"(\+[A-Za-z][A-Za-z0-9_ ]*?)\s*:(.*)", re.DOTALL)
+_RESYNC = re.compile(r"\+[A-Za-z][A-Za-z0-9_ ]*:")
 _HEX_LINE = re.compile(r"[0-9A-Fa-f]+")
 _SPACES = str.maketrans("", "", " \t")
 
@@ -95,7 +96,9 @@ def decode_response_line(line: str) -> PeiEvent | SdsHeader:
         return CommandEcho(line)
     match = _RESULT_LINE.fullmatch(line)
     if match is None:
-        return Unrecognised(line, "not a final result nor a +NAME: response")
+        return _resynchronised(line) or Unrecognised(
+            line, "not a final result nor a +NAME: response"
+        )
     name = match.group(1).rstrip()
     key = " ".join(name.upper().split())
     content = match.group(2)
@@ -106,6 +109,26 @@ def decode_response_line(line: str) -> PeiEvent | SdsHeader:
         return decoder(line, content)
     except ProtocolError as exc:
         return Unrecognised(line, f"{key}: {exc}")
+
+
+def _resynchronised(line: str) -> PeiEvent | SdsHeader | None:
+    """The result hidden behind line noise at the start of ``line``, or None.
+
+    Noise on the line (a radio powering up, a serial-over-IP server reconnecting) is not
+    followed by a line end, so it joins the next result: ``\x8fzq+CTSDSR: 13,...``. A real
+    radio precedes each result with CR LF (PEI reference §1) and would not lose it; we must
+    not either, or a unit's status or our command's ``OK`` is dropped with the noise.
+    """
+    found = _RESYNC.search(line, 1)
+    if found is not None:
+        decoded = decode_response_line(line[found.start() :])
+        if not isinstance(decoded, Unrecognised):
+            return decoded
+    noise_end = max((i for i, c in enumerate(line) if not " " <= c <= "~"), default=-1)
+    tail = line[noise_end + 1 :].strip()
+    if noise_end >= 0 and tail.upper() in ("OK", "ERROR"):
+        return Ok() if tail.upper() == "OK" else Error()
+    return None
 
 
 def _cme_error(_line: str, content: str) -> PeiEvent:

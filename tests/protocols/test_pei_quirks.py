@@ -196,3 +196,20 @@ def test_latin1_bytes_never_fail_to_decode() -> None:
     (event,) = PeiParser().feed(b"+CTXYZ: \xe6\xf8\xe5\r\n")
     assert event == InformationResponse("+CTXYZ", ("æøå",))
     assert event.to_bytes() == b"+CTXYZ: \xe6\xf8\xe5\r\n"
+
+
+def test_result_behind_line_noise_without_a_line_end_is_not_lost() -> None:
+    """Noise with no line end joins the next result; the status and the OK survive it."""
+    parser = PeiParser()
+    events = parser.feed(
+        b"\x8fzq+CTSDSR: 13,2040101,0,2049999,0,16\r\n8005\r\n\x01\xffOK\r\n\xfe\x02ERROR\r\n"
+    )
+    assert [type(e).__name__ for e in events] == ["SdsReceived", "Ok", "Error"]
+    assert events[0].payload == b"\x80\x05"  # type: ignore[union-attr]
+
+
+def test_plain_text_line_stays_unrecognised() -> None:
+    assert [type(e).__name__ for e in PeiParser().feed(b"Motorola Solutions\r\nbook OK\r\n")] == [
+        "Unrecognised",
+        "Unrecognised",
+    ]
