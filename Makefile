@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest venv mosquitto bench clean
+.PHONY: demo test lint typecheck pytest venv mosquitto bench fuzz chaos test-certs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,7 @@ mosquitto:
 lint: $(STAMP)
 	$(BIN)/ruff check gateway protocols hardware tests benchmarks
 	$(BIN)/ruff format --check gateway protocols hardware tests benchmarks
+	sh -n scripts/make-test-certs.sh
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -35,8 +36,21 @@ test: lint typecheck pytest
 demo: $(STAMP)
 	$(BIN)/tetragw demo
 
-bench: $(STAMP)
-	$(BIN)/python -m benchmarks.protocol_codecs
+bench: $(STAMP) mosquitto
+	$(BIN)/python -m benchmarks
+
+# Fuzzing at scale (a short run is part of `make test`).
+FUZZ_BUDGET_S ?= 300
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz.run --budget-s $(FUZZ_BUDGET_S)
+
+# The chaos suite: real processes, random faults, every callout accounted for (long).
+CHAOS_CALLOUTS ?= 500
+chaos: $(STAMP) mosquitto
+	$(BIN)/python -m tests.chaos --callouts $(CHAOS_CALLOUTS)
+
+test-certs:
+	sh scripts/make-test-certs.sh var/test-certs
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache

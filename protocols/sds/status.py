@@ -135,6 +135,9 @@ class StatusTable:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ProtocolError(f"status table is not valid TOML: {exc}") from None
+        except RecursionError:
+            # tomllib parses nested arrays and inline tables recursively (found by fuzzing).
+            raise ProtocolError("status table nests values too deeply") from None
         return cls.from_mapping(data)
 
     @classmethod
