@@ -17,6 +17,7 @@ from typing import Annotated, ClassVar, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field
 
 from protocols.dispatch.identifiers import DispatchId, Gssi, Issi, StatusValue, Timestamp
+from protocols.sds.status import MEANING_NAMES
 
 _EVENT_CONFIG: Final = ConfigDict(frozen=True, extra="ignore")
 
@@ -35,18 +36,7 @@ CalloutEventKind = Literal[
 
 TalkgroupState = Literal["creating", "active", "failed", "released"]
 
-KNOWN_MEANINGS: Final = (
-    "acknowledged",
-    "en_route",
-    "on_scene",
-    "patient_contact",
-    "transporting",
-    "at_hospital",
-    "mission_ended",
-    "available",
-    "unavailable",
-    "emergency",
-)
+KNOWN_MEANINGS: Final = MEANING_NAMES
 """Status meanings named by the contract; a status table may name others."""
 
 ErrorCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]*$")]

@@ -43,21 +43,20 @@ __all__ = [
 EMERGENCY_STATUS: Final = 0
 OPERATOR_FIRST: Final = 0x8000
 
-# The meanings the dispatch API knows (dispatch-api.md, units/<issi>/status).
-MEANINGS: Final = frozenset(
-    {
-        "acknowledged",
-        "en_route",
-        "on_scene",
-        "patient_contact",
-        "transporting",
-        "at_hospital",
-        "mission_ended",
-        "available",
-        "unavailable",
-        "emergency",
-    }
+# The meanings the dispatch API knows (dispatch-api.md, units/<issi>/status), in its order.
+MEANING_NAMES: Final = (
+    "acknowledged",
+    "en_route",
+    "on_scene",
+    "patient_contact",
+    "transporting",
+    "at_hospital",
+    "mission_ended",
+    "available",
+    "unavailable",
+    "emergency",
 )
+MEANINGS: Final = frozenset(MEANING_NAMES)
 
 _ENTRY_KEYS: Final = frozenset({"value", "meaning", "label"})
 _TABLE_KEYS: Final = frozenset({"name", "status"})
