@@ -214,8 +214,10 @@ class CalloutEngine:
         """Sends ``sent`` before a restart go out again: their radio forgot the reference."""
         now = self._clock()
         with self._store.transaction(now) as tx:
+            expired = {send.send_id for send in tx.expired_sends(now)}
             for send in tx.unfinished_sends():
-                if send.state == "sent":
+                # An expired one is left to ``_expire``: its reason is the deadline, not us.
+                if send.state == "sent" and send.send_id not in expired:
                     tx.record_retrying(send.send_id, reason="gateway_restart", next_attempt_at=now)
         for callout in self._store.active_callouts():
             self._deadlines[callout.callout_id] = callout.deadline_at
@@ -324,9 +326,12 @@ class CalloutEngine:
             else:
                 reason = outcome.reason or "failed"
                 next_at = now + self._retry.delay(attempt)
-                # No time for another try after the deadline: the deadline decides.
-                next_at = min(next_at, deadline_at)
-                if tx.record_retrying(send.send_id, reason=reason, next_attempt_at=next_at):
+                if next_at >= deadline_at:
+                    # No time for another try: the send waits for its deadline, which then
+                    # reports it ``unreached`` with this reason. ``retrying`` would promise a
+                    # try that never comes (dispatch-api.md: "another will follow").
+                    tx.record_retrying(send.send_id, reason=reason, next_attempt_at=deadline_at)
+                elif tx.record_retrying(send.send_id, reason=reason, next_attempt_at=next_at):
                     self._publisher.callout_event(
                         tx, **ids, event="retrying", issi=send.issi, attempt=attempt, reason=reason
                     )

@@ -11,29 +11,40 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from gateway.audit import redact_text
-from gateway.callouts import CalloutEngine
+from gateway.callouts import CalloutEngine, RadioSender
 from gateway.incidents import IncidentService
 from gateway.logging import get_logger
 from gateway.publisher import Publisher
+from gateway.rate_limit import CalloutRateLimit
 from gateway.store import IncidentClosedError, Store
 from hardware.delivery import ReportLevel, SendOutcome
-from hardware.pool import RadioPool
 from protocols.dispatch import (
     CalloutRequest,
     DispatchRejected,
     IncidentCloseCommand,
     Topics,
     UnitSendCommand,
+    is_dispatch_id,
     parse_inbound,
 )
 from protocols.errors import ProtocolError
 from protocols.sds.text import TextTooLong, build_text_transfers
 
 _log = get_logger("tetragw.inbound")
+
+
+class UnitSender(RadioSender, Protocol):
+    """What ``units/<issi>/send`` needs of the radios (``hardware.pool.RadioPool`` provides it)."""
+
+    async def send_status(
+        self, issi: int, value: int, deadline: float | None = None
+    ) -> SendOutcome: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +69,10 @@ class InboundRouter:
         publisher: Publisher,
         callouts: CalloutEngine,
         incidents: IncidentService,
-        pool: RadioPool,
+        pool: UnitSender,
         notify_outbox: Callable[[], None],
         limits: InboundLimits | None = None,
+        rate_limit: CalloutRateLimit | None = None,
     ) -> None:
         self._topics = topics
         self._store = store
@@ -70,6 +82,7 @@ class InboundRouter:
         self._pool = pool
         self._notify = notify_outbox
         self._limits = limits or InboundLimits()
+        self._rate_limit = rate_limit
         self._requests: set[asyncio.Task[None]] = set()
 
     async def handle(self, topic: str, payload: bytes) -> None:
@@ -78,7 +91,10 @@ class InboundRouter:
             relative = self._topics.relative(topic)
             message = parse_inbound(relative, payload, max_bytes=self._limits.max_payload_bytes)
         except DispatchRejected as exc:
-            self._reject(topic, exc.error, exc.detail)
+            ids = None
+            if exc.error == "invalid_payload" and topic == self._topics.callouts():
+                ids = _readable_ids(payload)
+            self._reject(topic, exc.error, exc.detail, ids=ids)
             return
         except ProtocolError as exc:
             self._reject(topic, "unknown_topic", str(exc))
@@ -97,16 +113,32 @@ class InboundRouter:
         refusal = self._refusal(request)
         if refusal is not None:
             reason, detail = refusal
-            self._reject(topic, "invalid_payload", detail, callout=request, reason=reason)
+            ids = (request.callout_id, request.incident_id)
+            self._reject(topic, "invalid_payload", detail, ids=ids, reason=reason)
+            return
+        # Only a new callout id takes a token: a republished one is answered with its state.
+        rate = self._rate_limit
+        if rate is not None and self._store.callout(request.callout_id) is not None:
+            rate = None
+        if rate is not None and not rate.try_take():
+            self._reject(
+                topic,
+                "rate_limited",
+                "callouts: more new callouts than [limits] callouts_per_minute_per_client",
+                ids=(request.callout_id, request.incident_id),
+                reason="rate_limited",
+            )
             return
         try:
             acceptance = self._callouts.accept(request, topic=topic)
         except IncidentClosedError:
+            if rate is not None:
+                rate.give_back()
             self._reject(
                 topic,
                 "invalid_payload",
                 "incident_id: incident is closed",
-                callout=request,
+                ids=(request.callout_id, request.incident_id),
                 reason="incident_closed",
             )
             return
@@ -172,13 +204,20 @@ class InboundRouter:
         request = command.request
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 60.0
-        if request.text is not None:
-            outcome = await self._pool.send_text(
-                command.issi, request.text, deadline, wait_for=ReportLevel.DELIVERED
+        try:
+            if request.text is not None:
+                outcome = await self._pool.send_text(
+                    command.issi, request.text, deadline, wait_for=ReportLevel.DELIVERED
+                )
+            else:
+                assert request.status is not None
+                outcome = await self._pool.send_status(command.issi, request.status, deadline)
+        except Exception as exc:
+            # The request must still end (``unreached``), as a callout's send does.
+            _log.error(
+                "request_send_crashed", request_id=request.request_id, error=type(exc).__name__
             )
-        else:
-            assert request.status is not None
-            outcome = await self._pool.send_status(command.issi, request.status, deadline)
+            outcome = SendOutcome.failed("internal_error")
         self._request_outcome(command, outcome)
 
     def _request_outcome(self, command: UnitSendCommand, outcome: SendOutcome) -> None:
@@ -209,22 +248,24 @@ class InboundRouter:
         error: str,
         detail: str,
         *,
-        callout: CalloutRequest | None = None,
+        ids: tuple[str, str] | None = None,
         reason: str | None = None,
     ) -> None:
+        """Answer on ``errors``; with ``ids`` (callout_id, incident_id) also ``rejected``,
+        unless that callout id was accepted before (its units were alerted)."""
         with self._store.transaction() as tx:
-            subject = callout.callout_id if callout is not None else "rejected"
+            subject = ids[0] if ids is not None else "rejected"
             tx.audit(
                 "inbound_request",
                 subject,
                 {"topic": topic, "outcome": "rejected", "error": error, "detail": detail},
             )
             self._publisher.error(tx, topic=topic, error=error, detail=detail)
-            if callout is not None:
+            if ids is not None and tx.callout(ids[0]) is None:
                 self._publisher.callout_event(
                     tx,
-                    callout_id=callout.callout_id,
-                    incident_id=callout.incident_id,
+                    callout_id=ids[0],
+                    incident_id=ids[1],
                     event="rejected",
                     reason=reason or error,
                 )
@@ -234,3 +275,20 @@ class InboundRouter:
     async def stop(self) -> None:
         for task in list(self._requests):
             task.cancel()
+
+
+def _readable_ids(payload: bytes) -> tuple[str, str] | None:
+    """``(callout_id, incident_id)`` of a refused callout payload, where both are valid ids
+    (a ``rejected`` event needs both); nothing else of the payload is looked at."""
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    callout_id, incident_id = body.get("callout_id"), body.get("incident_id")
+    if not isinstance(callout_id, str) or not isinstance(incident_id, str):
+        return None
+    if not (is_dispatch_id(callout_id) and is_dispatch_id(incident_id)):
+        return None
+    return callout_id, incident_id

@@ -59,6 +59,7 @@ class IncidentService:
         self._creating: dict[str, asyncio.Task[None]] = {}
         self._last_activity: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._release_retries: dict[str, str] = {}
 
     def restore(self) -> None:
         """After a restart: tell the backend which incidents hold which groups."""
@@ -122,6 +123,18 @@ class IncidentService:
             except (TalkgroupError, aiohttp.ClientError, TimeoutError, OSError) as exc:
                 reason = _reason(exc)
                 _log.warning("talkgroup_failed", incident_id=incident_id, reason=reason)
+                if incident.talkgroup_state == "active" and incident.gssi is not None:
+                    # Only adding this callout's units failed: the incident keeps its group
+                    # (recording it ``failed`` would lose the GSSI and never release it).
+                    self._set(
+                        incident_id,
+                        callout_id,
+                        incident.gssi,
+                        "failed",
+                        reason=reason,
+                        record=False,
+                    )
+                    return
                 self._set(incident_id, callout_id, None, "failed", reason=reason)
                 return
             try:
@@ -139,9 +152,13 @@ class IncidentService:
         assignment: TalkgroupAssignment | None = None,
         *,
         reason: str | None = None,
+        record: bool = True,
     ) -> None:
+        """Announce the group's ``state`` on the callout's events (and, with ``record``,
+        store it as the incident's talk-group state)."""
         with self._store.transaction() as tx:
-            tx.set_talkgroup(incident_id, gssi=gssi, state=state)  # type: ignore[arg-type]
+            if record:
+                tx.set_talkgroup(incident_id, gssi=gssi, state=state)  # type: ignore[arg-type]
             attached = (
                 tuple(sorted(i for i, s in assignment.targets.items() if s in _ATTACHED))
                 if assignment is not None
@@ -163,19 +180,27 @@ class IncidentService:
 
     async def release(self, incident_id: str, *, reason: str) -> None:
         """Give the incident's group back to the backend (idempotent)."""
-        incident = self._store.incident(incident_id)
-        if incident is None or incident.talkgroup_state != "active" or self._backend is None:
+        if self._backend is None:
             return
         lock = self._locks.setdefault(incident_id, asyncio.Lock())
         async with lock:
+            # Read under the lock: a concurrent release (close and the last mission_ended
+            # at once) must find the group released and announce nothing twice.
+            incident = self._store.incident(incident_id)
+            if incident is None or incident.talkgroup_state != "active":
+                self._release_retries.pop(incident_id, None)
+                return
             try:
                 await self._backend.release(incident_id)
             except (TalkgroupError, aiohttp.ClientError, TimeoutError, OSError) as exc:
-                # The group stays recorded as active; the idle check tries again later.
+                # The group stays recorded as active; ``run`` tries again (also for a
+                # closed incident, which the idle check no longer looks at).
+                self._release_retries[incident_id] = reason
                 _log.warning(
                     "talkgroup_release_failed", incident_id=incident_id, error=_reason(exc)
                 )
                 return
+            self._release_retries.pop(incident_id, None)
             callouts = self._store.callouts_of_incident(incident_id)
             callout_id = callouts[-1].callout_id if callouts else incident_id
             self._set(incident_id, callout_id, incident.gssi, "released", reason=reason)
@@ -210,6 +235,8 @@ class IncidentService:
             while True:
                 await asyncio.sleep(check_every_s)
                 now = self._clock()
+                for incident_id, reason in list(self._release_retries.items()):
+                    await self.release(incident_id, reason=reason)
                 for incident in self._store.open_incidents():
                     if incident.talkgroup_state != "active":
                         continue

@@ -1,0 +1,331 @@
+"""Incidents and their talk groups: one group per incident, later callouts add units, failures
+are announced, and the group is released on close, when every mission ended, or when idle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from gateway.store import Store
+from hardware.radio_events import StatusReceived
+from hardware.talkgroups import GssiRange, PoolBackend, TalkgroupError
+from tests.gateway.fakes import (
+    T0,
+    FakeClock,
+    FakeDgna,
+    Harness,
+    callout_body,
+    make_harness,
+    settle,
+    wait_until,
+)
+
+AMBULANCE = 2040101
+RESPONDER = 2047001
+DOCTOR = 2043001
+MISSION_ENDED = 0x8007
+INSTRUCTION = "Velg talegruppe {gssi} / select talk group {gssi}"
+
+
+@pytest.fixture
+async def pool(tmp_path: Path) -> AsyncIterator[Harness]:
+    h = make_harness(tmp_path, backend=PoolBackend(GssiRange(9001, 9002)))
+    yield h
+    await h.stop()
+    h.store.close()
+
+
+@pytest.fixture
+async def dgna(tmp_path: Path) -> AsyncIterator[tuple[Harness, FakeDgna]]:
+    backend = FakeDgna()
+    h = make_harness(tmp_path, backend=backend)
+    yield h, backend
+    await h.stop()
+    h.store.close()
+
+
+def talkgroup_events(h: Harness, callout_id: str) -> list[dict[str, Any]]:
+    return [e for e in h.events(callout_id) if e["event"] == "talkgroup"]
+
+
+def group_of(h: Harness, incident_id: str) -> tuple[int | None, str]:
+    incident = h.store.incident(incident_id)
+    assert incident is not None
+    return incident.gssi, incident.talkgroup_state
+
+
+async def test_first_callout_creates_the_incident_group_and_announces_it(pool: Harness) -> None:
+    await pool.callout(callout_body())
+    await settle()
+
+    events = talkgroup_events(pool, "OSL-1-1")
+    assert [(e["state"], e.get("gssi")) for e in events] == [("creating", None), ("active", 9001)]
+    assert events[-1]["attached"] == [AMBULANCE, RESPONDER]
+    assert group_of(pool, "OSL-1") == (9001, "active")
+    assert pool.on(pool.topics.incident_timeline("OSL-1"))[-1]["gssi"] == 9001
+
+
+async def test_later_callouts_of_the_incident_add_their_units_to_the_same_group(
+    pool: Harness,
+) -> None:
+    await pool.callout(callout_body())
+    await settle()
+    await pool.callout(
+        callout_body(callout_id="OSL-1-2", units=[(DOCTOR, "doctor")], talkgroup=True)
+    )
+    await settle()
+    await pool.callout(callout_body(callout_id="OSL-2-1", incident_id="OSL-2"))
+    await settle()
+
+    (added,) = talkgroup_events(pool, "OSL-1-2")
+    assert (added["state"], added["gssi"]) == ("active", 9001)
+    assert added["attached"] == [AMBULANCE, DOCTOR, RESPONDER]
+    assert group_of(pool, "OSL-1") == (9001, "active")
+    assert group_of(pool, "OSL-2") == (9002, "active")
+
+
+async def test_pool_group_instruction_is_added_to_the_callout_text(pool: Harness) -> None:
+    pool.start_engine()
+    await pool.callout(callout_body(text="Hjertestans"))
+    await wait_until(lambda: len(pool.radio.calls) == 2)
+
+    expected = "Hjertestans\n" + INSTRUCTION.format(gssi=9001)
+    assert [call.text for call in pool.radio.calls] == [expected, expected]
+
+
+async def test_dgna_group_needs_no_instruction_in_the_text(
+    dgna: tuple[Harness, FakeDgna],
+) -> None:
+    h, _ = dgna
+    h.start_engine()
+    await h.callout(callout_body(text="Hjertestans"))
+    await wait_until(lambda: len(h.radio.calls) == 2)
+    await settle()
+
+    assert [call.text for call in h.radio.calls] == ["Hjertestans", "Hjertestans"]
+    assert group_of(h, "OSL-1") == (9001, "active")
+
+
+async def test_exhausted_pool_announces_failed_and_the_callout_still_goes_out(
+    tmp_path: Path,
+) -> None:
+    h = make_harness(tmp_path, backend=PoolBackend(GssiRange(9001, 9001)))
+    try:
+        h.start_engine()
+        await h.callout(callout_body())
+        await h.callout(callout_body(callout_id="OSL-2-1", incident_id="OSL-2", text="Brann"))
+        await wait_until(lambda: len(h.radio.calls) == 4)
+        await settle()
+
+        (creating, failed) = talkgroup_events(h, "OSL-2-1")
+        assert creating["state"] == "creating"
+        assert (failed["state"], failed["reason"]) == ("failed", "pool_exhausted")
+        assert group_of(h, "OSL-2") == (None, "failed")
+        assert group_of(h, "OSL-1") == (9001, "active")
+        assert sorted(c.text for c in h.radio.calls if "Brann" in c.text) == ["Brann", "Brann"]
+    finally:
+        await h.stop()
+        h.store.close()
+
+
+async def test_unreachable_dgna_service_announces_failed_with_the_cause(
+    dgna: tuple[Harness, FakeDgna],
+) -> None:
+    h, backend = dgna
+    backend.fail_create = aiohttp.ClientConnectionError("refused")
+    await h.callout(callout_body())
+    await settle()
+
+    failed = talkgroup_events(h, "OSL-1-1")[-1]
+    assert (failed["state"], failed["reason"]) == (
+        "failed",
+        "backend_unavailable:ClientConnectionError",
+    )
+    assert group_of(h, "OSL-1") == (None, "failed")
+
+
+async def test_failure_to_add_units_keeps_the_incident_group_and_releases_it_on_close(
+    dgna: tuple[Harness, FakeDgna],
+) -> None:
+    h, backend = dgna
+    await h.callout(callout_body())
+    await settle()
+    backend.fail_modify = TalkgroupError("target rejected")
+    await h.callout(callout_body(callout_id="OSL-1-2", units=[(DOCTOR, "doctor")], talkgroup=True))
+    await settle()
+
+    (refused,) = talkgroup_events(h, "OSL-1-2")
+    assert (refused["state"], refused["gssi"], refused["reason"]) == (
+        "failed",
+        9001,
+        "backend_refused",
+    )
+    assert group_of(h, "OSL-1") == (9001, "active")
+
+    await h.router.handle(h.topics.incident_close("OSL-1"), b"{}")
+    assert ("release", "OSL-1") in backend.calls
+    assert group_of(h, "OSL-1") == (9001, "released")
+
+
+# ---- release ---------------------------------------------------------------------------
+
+
+async def test_closing_the_incident_releases_its_group_for_reuse(pool: Harness) -> None:
+    await pool.callout(callout_body())
+    await settle()
+    await pool.router.handle(pool.topics.incident_close("OSL-1"), b"{}")
+
+    released = talkgroup_events(pool, "OSL-1-1")[-1]
+    assert (released["state"], released["gssi"], released["reason"]) == (
+        "released",
+        9001,
+        "incident_closed",
+    )
+    assert group_of(pool, "OSL-1") == (9001, "released")
+    await pool.callout(callout_body(callout_id="OSL-3-1", incident_id="OSL-3"))
+    await settle()
+    assert group_of(pool, "OSL-3") == (9001, "active")
+
+
+async def test_group_is_released_once_every_unit_has_ended_its_mission(pool: Harness) -> None:
+    await pool.callout(callout_body())
+    await settle()
+
+    await pool.relay.handle(StatusReceived("gw1", AMBULANCE, MISSION_ENDED, T0 + 1))
+    assert group_of(pool, "OSL-1") == (9001, "active")  # one unit is still on it
+    await pool.relay.handle(StatusReceived("gw1", RESPONDER, MISSION_ENDED, T0 + 2))
+
+    released = talkgroup_events(pool, "OSL-1-1")[-1]
+    assert (released["state"], released["reason"]) == ("released", "all_units_ended")
+    assert group_of(pool, "OSL-1") == (9001, "released")
+
+
+async def test_close_and_last_mission_ended_at_once_release_the_group_once(
+    dgna: tuple[Harness, FakeDgna],
+) -> None:
+    h, backend = dgna
+    await h.callout(callout_body(units=[(AMBULANCE, "ambulance")], talkgroup=True))
+    await settle()
+
+    # The mission_ended release is under way (the backend answers) when the close comes in.
+    await asyncio.gather(
+        h.relay.handle(StatusReceived("gw1", AMBULANCE, MISSION_ENDED, T0 + 1)),
+        h.router.handle(h.topics.incident_close("OSL-1"), b"{}"),
+    )
+
+    states = [e["state"] for e in talkgroup_events(h, "OSL-1-1")]
+    assert states.count("released") == 1
+    assert backend.calls.count(("release", "OSL-1")) == 1
+
+
+async def test_close_while_the_group_is_being_created_still_releases_it(
+    dgna: tuple[Harness, FakeDgna],
+) -> None:
+    h, backend = dgna
+    backend.create_gate = asyncio.Event()
+    await h.callout(callout_body())
+    await wait_until(lambda: ("create", "OSL-1") in backend.calls)
+
+    close = asyncio.create_task(h.router.handle(h.topics.incident_close("OSL-1"), b"{}"))
+    await settle()
+    backend.create_gate.set()
+    await close
+
+    assert group_of(h, "OSL-1") == (9001, "released")
+    assert backend.gssis.held == {}
+
+
+async def test_idle_incident_releases_its_group_and_activity_postpones_it(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock()
+    h = make_harness(
+        tmp_path, backend=PoolBackend(GssiRange(9001, 9002)), idle_release_s=600, clock=clock
+    )
+    checker = asyncio.create_task(h.incidents.run(check_every_s=0.001))
+    try:
+        await h.callout(callout_body())
+        await h.callout(
+            callout_body(
+                callout_id="OSL-2-1",
+                incident_id="OSL-2",
+                units=[(DOCTOR, "doctor"), (2040102, "ambulance")],
+            )
+        )
+        await settle()
+        clock.advance(500)
+        await h.relay.handle(StatusReceived("gw1", RESPONDER, 0x8002, clock()))  # en route
+        clock.advance(200)
+
+        await wait_until(lambda: group_of(h, "OSL-2")[1] == "released")
+        assert group_of(h, "OSL-1") == (9001, "active")  # its last status was 200 s ago
+        assert talkgroup_events(h, "OSL-2-1")[-1]["reason"] == "idle"
+
+        clock.advance(400)
+        await wait_until(lambda: group_of(h, "OSL-1")[1] == "released")
+    finally:
+        checker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await checker
+        h.store.close()
+
+
+async def test_release_that_failed_at_close_is_tried_again(
+    dgna: tuple[Harness, FakeDgna],
+) -> None:
+    h, backend = dgna
+    await h.callout(callout_body())
+    await settle()
+    backend.fail_release = aiohttp.ClientConnectionError("down")
+    await h.router.handle(h.topics.incident_close("OSL-1"), b"{}")
+    assert group_of(h, "OSL-1") == (9001, "active")
+
+    backend.fail_release = None
+    checker = asyncio.create_task(h.incidents.run(check_every_s=0.001))
+    try:
+        await wait_until(lambda: group_of(h, "OSL-1")[1] == "released")
+    finally:
+        checker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await checker
+    assert talkgroup_events(h, "OSL-1-1")[-1]["reason"] == "incident_closed"
+    assert backend.gssis.held == {}
+
+
+# ---- restart ---------------------------------------------------------------------------
+
+
+async def test_groups_held_by_open_incidents_are_restored_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock()
+    path = tmp_path / "tetragw.sqlite3"
+    first = make_harness(tmp_path, backend=PoolBackend(GssiRange(9001, 9003)), clock=clock)
+    await first.callout(callout_body())
+    await settle()
+    await first.callout(callout_body(callout_id="OSL-2-1", incident_id="OSL-2"))
+    await settle()
+    await first.router.handle(first.topics.incident_close("OSL-1"), b"{}")
+    await first.stop()
+    first.store.close()
+
+    backend = PoolBackend(GssiRange(9001, 9003))
+    with Store(path, synchronous="OFF", clock=clock) as store:
+        h = make_harness(tmp_path, backend=backend, clock=clock, store=store)
+        h.incidents.restore()
+        assert backend.gssis.held == {"OSL-2": 9002}
+
+        await h.callout(callout_body(callout_id="OSL-3-1", incident_id="OSL-3"))
+        await settle()
+        assert group_of(h, "OSL-3") == (9001, "active")  # 9002 is still OSL-2's
+
+        await h.router.handle(h.topics.incident_close("OSL-2"), b"{}")
+        assert group_of(h, "OSL-2") == (9002, "released")
+        assert backend.gssis.held == {"OSL-3": 9001}
+        await h.stop()
