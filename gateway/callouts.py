@@ -378,6 +378,7 @@ class CalloutEngine:
             attempt=max(1, send.attempts),
             reason=reason,
         )
+        self._publisher.timeline_of(tx, callout.incident_id)
         _log.warning("unit_unreached", callout_id=callout.callout_id, issi=send.issi, reason=reason)
 
     @property

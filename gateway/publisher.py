@@ -52,6 +52,7 @@ def timeline_event(record: IncidentTimeline) -> Timeline:
                 on_scene_at=_time(unit.on_scene_at),
                 ended_at=_time(unit.ended_at),
                 ended_by=unit.ended_by,
+                unreached_at=_time(unit.unreached_at),
             )
             for unit in record.units
         ),

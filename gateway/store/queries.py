@@ -146,7 +146,10 @@ class StoreReader:
         if incident is None:
             return None
         rows = self._conn.execute(
-            "SELECT * FROM timeline_units WHERE incident_id = ? ORDER BY alerted_at, issi",
+            "SELECT t.*, (SELECT MAX(s.final_at) FROM sends s JOIN callouts c"
+            " ON c.callout_id = s.callout_id WHERE c.incident_id = t.incident_id"
+            " AND s.issi = t.issi AND s.state = 'unreached') AS unreached_at"
+            " FROM timeline_units t WHERE t.incident_id = ? ORDER BY t.alerted_at, t.issi",
             (incident_id,),
         ).fetchall()
         return IncidentTimeline(incident, tuple(TimelineUnit.from_row(row) for row in rows))

@@ -216,6 +216,9 @@ class TimelineUnit:
     on_scene_at: float | None
     ended_at: float | None
     ended_by: str | None
+    #: When a send of this incident to the unit ended ``unreached`` while the unit had
+    #: received none (``None`` once any callout of the incident was delivered to it).
+    unreached_at: float | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> TimelineUnit:
@@ -229,6 +232,7 @@ class TimelineUnit:
             row["on_scene_at"],
             row["ended_at"],
             row["ended_by"],
+            row["unreached_at"] if row["delivered_at"] is None else None,
         )
 
 

@@ -238,6 +238,12 @@ async def test_unit_always_failing_is_unreached_at_the_deadline_with_the_last_re
     assert send.state == "unreached"
     assert send.attempts == len(harness.radio.calls_to(RESPONDER)) >= 3
     assert final_events(harness, "OSL-1-1", AMBULANCE) == ["delivered"]
+    # The documentation record says when the unit was given up, and only for that unit.
+    timeline = harness.on(harness.topics.incident_timeline("OSL-1"))[-1]
+    lines = {u["issi"]: u for u in timeline["units"]}
+    assert lines[RESPONDER]["unreached_at"] is not None
+    assert lines[RESPONDER]["delivered_at"] is None
+    assert lines[AMBULANCE]["unreached_at"] is None
 
 
 async def test_radio_timeout_ends_the_unit_unreached(harness: Harness) -> None:
