@@ -26,11 +26,12 @@ from gateway.logging import get_logger
 from gateway.mqtt import MqttBridge
 from gateway.mqtt_settings import MqttSettings, TlsFiles
 from gateway.publisher import Publisher
+from gateway.rate_limit import CalloutRateLimit
 from gateway.relay import StatusRelay
 from gateway.store import OutboxMessage, Store
 from hardware.link import LinkSettings
 from hardware.pool import RadioPool
-from hardware.talkgroups import TalkgroupBackend, backend_from_url
+from hardware.talkgroups import PoolBackend, TalkgroupBackend, backend_from_url
 from hardware.terminal import Terminal, TerminalConfig
 from hardware.vendors import profile_for
 from protocols.dispatch import Topics
@@ -38,6 +39,8 @@ from protocols.sds.status import StatusTable
 
 _log = get_logger("tetragw.daemon")
 _PARITY = {"none": "N", "even": "E", "odd": "O"}
+#: Seconds between WAL checkpoints (erased callout text is gone from the -wal file by then).
+CHECKPOINT_INTERVAL_S = 1.0
 
 
 def gateway_version() -> str:
@@ -48,18 +51,38 @@ def gateway_version() -> str:
 
 
 class StoreOutbox:
-    """The store's outbox as the bridge's ``OutboxSource``."""
+    """The store's outbox as the bridge's ``OutboxSource``.
+
+    Confirmations are written in batches: ``confirm`` notes the seq; the notes go into one
+    transaction when the bridge next asks for ``pending()`` (after the batch it is
+    publishing), once ``window`` have gathered, or on ``flush()``. One synchronous commit
+    per batch instead of one per PUBACK (benchmarks: ``docs/performance.md``). A crash
+    before the flush republishes those entries once more after the restart: the
+    at-least-once the outbox promises anyway (a crash between PUBACK and confirm did so).
+    """
 
     def __init__(self, store: Store, window: int = 200) -> None:
         self._store = store
         self._window = window
+        self._confirmed: list[int] = []
 
     def pending(self) -> Sequence[OutboxMessage]:
+        self.flush()
         return self._store.pending_outbox(self._window)
 
     def confirm(self, seq: int) -> None:
+        self._confirmed.append(seq)
+        if len(self._confirmed) >= self._window:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the noted confirmations (one transaction)."""
+        if not self._confirmed:
+            return
+        seqs, self._confirmed = self._confirmed, []
         with self._store.transaction() as tx:
-            tx.mark_published(seq)
+            for seq in seqs:
+                tx.mark_published(seq)
 
 
 def _terminals(config: GatewayConfig) -> list[Terminal]:
@@ -103,7 +126,19 @@ def _mqtt_settings(config: GatewayConfig, broker_url: str, *, embedded: bool) ->
         # amqtt speaks MQTT 3.1.1 only (see gateway/broker.py).
         version="3.1.1" if embedded else broker.protocol_version,
         shared_group=None if embedded else broker.shared_subscription_group,
+        # A persistent session of a dead member keeps its share of a shared subscription:
+        # Mosquitto 2.0 queues every n-th callout for it until it returns (measured by
+        # tests/integration/test_scale_out.py). In a group the session ends with the
+        # connection, so the surviving instances take the whole stream (docs/scale-out.md).
+        session_expiry_s=0 if broker.shared_subscription_group and not embedded else None,
     )
+
+
+def _instruction_suffix(backend: TalkgroupBackend | None) -> str:
+    """The longest group instruction the engine may append to a callout text."""
+    if not isinstance(backend, PoolBackend):
+        return ""
+    return "\n" + backend.instruction_text(backend.gssis.last)
 
 
 class Gateway:
@@ -118,10 +153,19 @@ class Gateway:
         config = self.config
         data_dir = Path(config.gateway.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, at start
-        store = Store.in_data_dir(data_dir)
+        # The WAL is checkpointed on a timer rather than after every completed callout: a
+        # TRUNCATE checkpoint costs two synchronous writes, which on a busy gateway took as
+        # long as the SDS on the wire (docs/performance.md). Erased text leaves the -wal
+        # file within CHECKPOINT_INTERVAL_S instead of at once.
+        store = Store.in_data_dir(data_dir, checkpoint_after_erase=False)
+        checkpoints = asyncio.create_task(_checkpoint_periodically(store), name="checkpoint")
         try:
             return await self._run(store)
         finally:
+            checkpoints.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await checkpoints
+            store.checkpoint()
             store.close()
 
     async def _run(self, store: Store) -> int:
@@ -197,13 +241,17 @@ class Gateway:
                 max_text_length=config.callouts.max_text_length,
                 max_units=config.callouts.max_units,
                 issi_allowed=config.issi_allowed,
+                text_suffix=_instruction_suffix(backend),
             ),
+            # Per instance: MQTT does not name the publisher (gateway/rate_limit.py).
+            rate_limit=CalloutRateLimit(config.limits.callouts_per_minute_per_client),
         )
         version_text = gateway_version()
+        outbox = StoreOutbox(store)
         bridge = MqttBridge(
             settings,
             on_message=router.handle,
-            outbox=StoreOutbox(store),
+            outbox=outbox,
             health=lambda: health_payload(version_text, radios, store.outbox_size()),
         )
         incidents.restore()
@@ -223,6 +271,7 @@ class Gateway:
             _log.error("task_failed", task=task.get_name(), error=repr(task.exception()))
         _log.info("gateway_stopping")
         await bridge.stop()
+        outbox.flush()
         await router.stop()
         for task in tasks:
             task.cancel()
@@ -240,6 +289,12 @@ class Gateway:
             await self._embedded.stop()
         _log.info("gateway_stopped")
         return 1 if failed else 0
+
+
+async def _checkpoint_periodically(store: Store) -> None:
+    while True:
+        await asyncio.sleep(CHECKPOINT_INTERVAL_S)
+        store.checkpoint()
 
 
 def _quiet(task: asyncio.Task[object]) -> None:

@@ -56,6 +56,9 @@ class InboundLimits:
     max_text_length: int = 1000
     max_units: int = 100
     issi_allowed: Callable[[int], bool] = lambda _issi: True
+    #: Appended to every callout text on the air (the pool backend's group instruction):
+    #: the check that a text fits a concatenated SDS must count it too.
+    text_suffix: str = ""
 
 
 class InboundRouter:
@@ -160,7 +163,7 @@ class InboundRouter:
         if len(request.text) > limits.max_text_length:
             return "text_too_long", f"text: must be at most {limits.max_text_length} characters"
         try:
-            build_text_transfers(request.text, itertools.repeat(1))
+            build_text_transfers(request.text + limits.text_suffix, itertools.repeat(1))
         except TextTooLong:
             return "text_too_long", "text: too long for a concatenated SDS"
         except ProtocolError:

@@ -3,6 +3,7 @@ incident close and single sends, and personal data kept out of every event but o
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from gateway.inbound import InboundLimits
 from hardware.delivery import SendOutcome
 from hardware.radio_events import TextReceived
 from hardware.talkgroups import GssiRange, PoolBackend
+from protocols.sds.text import build_text_transfers
 from tests.gateway.fakes import (
     T0,
     Harness,
@@ -102,6 +104,23 @@ async def test_callout_text_too_long_for_a_concatenated_sds_is_rejected(tmp_path
     h = make_harness(tmp_path, limits=InboundLimits(max_text_length=1_000_000))
     try:
         await h.callout(callout_body(text="x" * 20_000))  # needs 278 parts, 255 is the most
+        assert_refused(
+            h, "OSL-1-1", reason="text_too_long", detail="text: too long for a concatenated SDS"
+        )
+    finally:
+        h.store.close()
+
+
+async def test_callout_text_that_only_the_group_instruction_pushes_over_the_limit_is_rejected(
+    tmp_path: Path,
+) -> None:
+    """A text that fits alone is refused when the group instruction sent with it will not fit."""
+    limits = InboundLimits(max_text_length=1_000_000, text_suffix="\nVelg talegruppe 9099")
+    h = make_harness(tmp_path, limits=limits)
+    longest_alone = "x" * 18360  # 255 full parts of 8859-1 text
+    assert len(build_text_transfers(longest_alone, itertools.repeat(1))) == 255
+    try:
+        await h.callout(callout_body(text=longest_alone))
         assert_refused(
             h, "OSL-1-1", reason="text_too_long", detail="text: too long for a concatenated SDS"
         )
