@@ -1,7 +1,7 @@
 """TETRA status values and the configured tables that give them a meaning.
 
 A status is a 16-bit value (PEI reference §6): 0 is an emergency, 0x7C00-0x7FFF carry
-SDS-SHORT-REPORTs (``protocols.sds.tl.ShortReport``), 0x8000-0xFFFF are defined by the
+SDS-SHORT-REPORTs (``protocols.sds.delivery.ShortReport``), 0x8000-0xFFFF are defined by the
 network operator or user organisation, and the rest is reserved by the standard.
 
 What an operator value *means* is configuration, never code: a ``StatusTable`` is loaded
@@ -29,7 +29,7 @@ from enum import Enum
 from typing import Final
 
 from protocols.errors import ProtocolError
-from protocols.sds.tl import SHORT_REPORT_FIRST, SHORT_REPORT_LAST
+from protocols.sds.delivery import SHORT_REPORT_FIRST, SHORT_REPORT_LAST
 
 __all__ = [
     "EMERGENCY_STATUS",

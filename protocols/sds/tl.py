@@ -11,9 +11,11 @@ Layouts (bit numbers are within the byte, 7 = most significant):
 * SDS-REPORT: ``PID | 0001 A xx F | delivery status | ref | user data`` (A = ack required).
 * SDS-ACK: ``PID | 0010 xxxx | delivery status | ref``.
 * SDS-SHORT-REPORT is not an SDS-TL PDU at all: it travels as a 16-bit *status* value
-  ``011111 TT rrrrrrrr`` (0x7C00-0x7FFF), see ``ShortReport``.
+  ``011111 TT rrrrrrrr`` (0x7C00-0x7FFF), see ``ShortReport`` in ``protocols.sds.delivery``.
 
-Reserved bits (``x``) are sent as zero and ignored on receipt.
+Reserved bits (``x``) are sent as zero and ignored on receipt. The delivery report
+request, the delivery status values and the short report live in
+``protocols.sds.delivery``; this module re-exports them.
 
 Forward addresses (EN 300 392-2 29.4.3.5, forward address type): supported are
 0 = short number address (SNA, 8 bits), 1 = SSI (24 bits) and 7 = no forward address.
@@ -34,11 +36,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, Final, Literal
+from typing import Final
 
 from construct import BitsInteger, BitStruct, ConstructError, Flag
 
 from protocols.errors import ProtocolError
+from protocols.sds.delivery import (
+    SHORT_REPORT_FIRST,
+    SHORT_REPORT_LAST,
+    DeliveryReportRequest,
+    DeliveryStatus,
+    ShortReport,
+    ShortReportType,
+    delivery_class,
+)
+from protocols.sds.fields import build_bits, check_range
 
 __all__ = [
     "SHORT_REPORT_FIRST",
@@ -58,70 +70,9 @@ __all__ = [
     "encode_tl",
 ]
 
-SHORT_REPORT_FIRST: Final = 0x7C00
-SHORT_REPORT_LAST: Final = 0x7FFF
-
 _MESSAGE_TRANSFER: Final = 0
 _MESSAGE_REPORT: Final = 1
 _MESSAGE_ACK: Final = 2
-
-
-class DeliveryReportRequest(IntEnum):
-    """What the sender of an SDS-TRANSFER asks the receiver to report (2 bits)."""
-
-    NONE = 0
-    RECEIVED = 1
-    CONSUMED = 2
-    BOTH = 3
-
-
-class DeliveryStatus(IntEnum):
-    """Delivery status values of SDS-REPORT / SDS-ACK (EN 300 392-2 29.4.3.2).
-
-    A report may carry a value not listed here; decoders keep it as a plain ``int``.
-    """
-
-    # 0x00-0x1F: success
-    RECEIVED = 0x00
-    RECEIPT_REPORT_ACK = 0x01
-    CONSUMED = 0x02
-    CONSUMED_REPORT_ACK = 0x03
-    FORWARDED_EXTERNALLY = 0x04
-    SENT_TO_GROUP = 0x05
-    # 0x20-0x3F: temporary error, the SwMI keeps trying
-    CONGESTION = 0x20
-    STORED = 0x21
-    NOT_REACHABLE_STORED = 0x22
-    # 0x40-0x7F: failure, the message is lost
-    NETWORK_OVERLOAD = 0x40
-    SERVICE_UNAVAILABLE = 0x41
-    SERVICE_TEMPORARILY_UNAVAILABLE = 0x42
-    SOURCE_NOT_AUTHORISED = 0x43
-    NOT_AUTHORISED = 0x44
-    UNKNOWN_DESTINATION = 0x45
-    DELIVERY_FAILED = 0x4A
-    NOT_REGISTERED = 0x4B
-    DESTINATION_QUEUE_FULL = 0x4C
-    TOO_LONG = 0x4D
-    NO_SDS_TL_AT_DESTINATION = 0x4E
-    PROTOCOL_NOT_SUPPORTED = 0x50
-    CODING_NOT_SUPPORTED = 0x51
-    DESTINATION_MEMORY_FULL = 0x52
-    DESTINATION_NOT_REACHABLE = 0x5A
-
-
-def delivery_class(status: int) -> Literal["success", "temporary", "failure"]:
-    """Class of a delivery status byte: 0x00-0x1F success, 0x20-0x3F temporary, else failure.
-
-    Values 0x80-0xFF are reserved in the standard; they count as failure because they
-    never confirm a delivery. A value outside 0-255 raises ``ProtocolError``.
-    """
-    _check_range("delivery status", status, 0xFF)
-    if status < 0x20:
-        return "success"
-    if status < 0x40:
-        return "temporary"
-    return "failure"
 
 
 class ForwardAddressType(IntEnum):
@@ -137,15 +88,6 @@ _FORWARD_ADDRESS_BITS: Final = {
     ForwardAddressType.SSI: 24,
     ForwardAddressType.NONE: 0,
 }
-
-
-class ShortReportType(IntEnum):
-    """The 2-bit type of an SDS-SHORT-REPORT."""
-
-    NOT_SUPPORTED = 0
-    MEMORY_FULL = 1
-    RECEIVED = 2
-    CONSUMED = 3
 
 
 # --- private bit layouts (construct has no type stubs: keep it behind typed code) -------
@@ -164,26 +106,10 @@ _REPORT_FLAGS = BitStruct(
     "storage" / Flag,
 )
 _FORWARD_CONTROL = BitStruct("validity" / BitsInteger(5), "address_type" / BitsInteger(3))
-_SHORT_REPORT = BitStruct(
-    "marker" / BitsInteger(6), "report_type" / BitsInteger(2), "reference" / BitsInteger(8)
-)
-_SHORT_REPORT_MARKER: Final = 0b011111
-
-
-def _build(layout: Any, values: dict[str, Any]) -> bytes:
-    """Typed wrapper around ``construct``'s untyped ``build``."""
-    return bytes(layout.build(values))
-
-
-def _check_range(what: str, value: int, maximum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ProtocolError(f"{what} must be an integer, got {type(value).__name__}")
-    if not 0 <= value <= maximum:
-        raise ProtocolError(f"{what} {value} is outside 0..{maximum}")
 
 
 def _check_tl_pid(pid: int) -> None:
-    _check_range("protocol identifier", pid, 0xFF)
+    check_range("protocol identifier", pid, 0xFF)
     if pid < 0x80:
         raise ProtocolError(f"protocol identifier 0x{pid:02X} has no SDS-TL header (< 0x80)")
 
@@ -211,9 +137,9 @@ class SdsTransfer:
 
     def __post_init__(self) -> None:
         _check_tl_pid(self.pid)
-        _check_range("delivery report request", self.delivery_report, 3)
+        check_range("delivery report request", self.delivery_report, 3)
         object.__setattr__(self, "delivery_report", DeliveryReportRequest(self.delivery_report))
-        _check_range("message reference", self.message_reference, 0xFF)
+        check_range("message reference", self.message_reference, 0xFF)
         if not isinstance(self.user_data, bytes):
             raise ProtocolError("user data must be bytes")
         if not self.store_forward:
@@ -226,8 +152,8 @@ class SdsTransfer:
             return
         if self.validity is None or self.forward_address_type is None:
             raise ProtocolError("store/forward needs a validity and a forward address type")
-        _check_range("validity", self.validity, 31)
-        _check_range("forward address type", self.forward_address_type, 7)
+        check_range("validity", self.validity, 31)
+        check_range("forward address type", self.forward_address_type, 7)
         if self.forward_address_type not in _FORWARD_ADDRESS_BITS:
             raise ProtocolError(
                 f"forward address type {self.forward_address_type} is not supported"
@@ -239,11 +165,11 @@ class SdsTransfer:
         elif self.forward_address is None:
             raise ProtocolError("forward address missing")
         else:
-            _check_range("forward address", self.forward_address, (1 << bits) - 1)
+            check_range("forward address", self.forward_address, (1 << bits) - 1)
 
     def encode(self) -> bytes:
         """The payload bytes, PID first."""
-        head = bytes([self.pid]) + _build(
+        head = bytes([self.pid]) + build_bits(
             _TRANSFER_FLAGS,
             {
                 "message_type": _MESSAGE_TRANSFER,
@@ -255,7 +181,7 @@ class SdsTransfer:
         head += bytes([self.message_reference])
         if self.store_forward:
             assert self.forward_address_type is not None  # checked in __post_init__
-            head += _build(
+            head += build_bits(
                 _FORWARD_CONTROL,
                 {"validity": self.validity, "address_type": self.forward_address_type},
             )
@@ -292,14 +218,14 @@ class SdsReport:
 
     def __post_init__(self) -> None:
         _check_tl_pid(self.pid)
-        _check_range("delivery status", self.delivery_status, 0xFF)
-        _check_range("message reference", self.message_reference, 0xFF)
+        check_range("delivery status", self.delivery_status, 0xFF)
+        check_range("message reference", self.message_reference, 0xFF)
         if not isinstance(self.user_data, bytes):
             raise ProtocolError("user data must be bytes")
 
     def encode(self) -> bytes:
         """The payload bytes, PID first."""
-        flags = _build(
+        flags = build_bits(
             _REPORT_FLAGS,
             {
                 "message_type": _MESSAGE_REPORT,
@@ -326,61 +252,13 @@ class SdsAck:
 
     def __post_init__(self) -> None:
         _check_tl_pid(self.pid)
-        _check_range("delivery status", self.delivery_status, 0xFF)
-        _check_range("message reference", self.message_reference, 0xFF)
+        check_range("delivery status", self.delivery_status, 0xFF)
+        check_range("message reference", self.message_reference, 0xFF)
 
     def encode(self) -> bytes:
         """The four payload bytes, PID first."""
-        first = _build(_TL_FIRST, {"message_type": _MESSAGE_ACK, "low": 0})
+        first = build_bits(_TL_FIRST, {"message_type": _MESSAGE_ACK, "low": 0})
         return bytes([self.pid]) + first + bytes([self.delivery_status, self.message_reference])
-
-
-@dataclass(frozen=True, slots=True)
-class ShortReport:
-    """An SDS-SHORT-REPORT, carried as a status value 0x7C00-0x7FFF.
-
-    "received, reference 0x01" is status 0x7E01.
-    """
-
-    report_type: ShortReportType
-    message_reference: int
-
-    def __post_init__(self) -> None:
-        _check_range("short report type", self.report_type, 3)
-        object.__setattr__(self, "report_type", ShortReportType(self.report_type))
-        _check_range("message reference", self.message_reference, 0xFF)
-
-    def to_status(self) -> int:
-        """The 16-bit status value that carries this report."""
-        raw = _build(
-            _SHORT_REPORT,
-            {
-                "marker": _SHORT_REPORT_MARKER,
-                "report_type": int(self.report_type),
-                "reference": self.message_reference,
-            },
-        )
-        return int.from_bytes(raw, "big")
-
-    def encode(self) -> bytes:
-        """The two bytes of the status value, as sent with ``AT+CMGS=<issi>,16``."""
-        return self.to_status().to_bytes(2, "big")
-
-    @classmethod
-    def from_status(cls, value: int) -> ShortReport:
-        """Decode a status value; ``ProtocolError`` unless it is in 0x7C00-0x7FFF."""
-        _check_range("status value", value, 0xFFFF)
-        if not SHORT_REPORT_FIRST <= value <= SHORT_REPORT_LAST:
-            raise ProtocolError(f"status 0x{value:04X} is not a short report (0x7C00-0x7FFF)")
-        fields = _SHORT_REPORT.parse(value.to_bytes(2, "big"))
-        return cls(ShortReportType(fields.report_type), int(fields.reference))
-
-    @classmethod
-    def decode(cls, payload: bytes) -> ShortReport:
-        """Decode the two bytes of a status SDS (bytes after the second are ignored)."""
-        if len(payload) < 2:
-            raise ProtocolError(f"a status value needs 2 bytes, got {len(payload)}")
-        return cls.from_status(int.from_bytes(payload[:2], "big"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,7 +269,7 @@ class SimpleSds:
     data: bytes
 
     def __post_init__(self) -> None:
-        _check_range("protocol identifier", self.pid, 0xFF)
+        check_range("protocol identifier", self.pid, 0xFF)
         if self.pid >= 0x80:
             raise ProtocolError(f"protocol identifier 0x{self.pid:02X} needs an SDS-TL header")
         if not isinstance(self.data, bytes):
@@ -411,7 +289,7 @@ def _cut_to_declared(payload: bytes, length_bits: int | None) -> bytes:
     payload = bytes(payload)
     if length_bits is None:
         return payload
-    _check_range("declared length", length_bits, 1 << 20)
+    check_range("declared length", length_bits, 1 << 20)
     needed = (length_bits + 7) // 8
     return payload[:needed] if needed < len(payload) else payload
 
