@@ -13,10 +13,12 @@ import contextlib
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,7 +98,7 @@ class GatewayProcess:
         self,
         workdir: Path,
         *,
-        broker_url: str,
+        broker_url: str | None,
         radios: Sequence[str],
         talkgroups: str | None = None,
         gateway_id: str = "gw-test",
@@ -108,8 +110,10 @@ class GatewayProcess:
         self.gateway_id = gateway_id
         self.data_dir = data_dir or workdir / f"data-{gateway_id}"
         self.log_path = workdir / f"gateway-{gateway_id}.log"
-        args = ["run", "--broker", broker_url, "--data-dir", str(self.data_dir)]
-        args += ["--gateway-id", gateway_id]
+        # broker_url None: the broker (and its TLS files) come from the config file.
+        args = ["run", "--data-dir", str(self.data_dir), "--gateway-id", gateway_id]
+        if broker_url is not None:
+            args += ["--broker", broker_url]
         for radio in radios:
             args += ["--radio", radio]
         if talkgroups:
@@ -174,17 +178,70 @@ class Dispatch:
 
     host: str
     port: int
+    #: A persistent session (clean_session=False) that reconnects when the broker goes away:
+    #: the broker queues QoS 1 events for it meanwhile (a CAD that must not miss any).
+    persistent: bool = False
+    #: TLS: the broker's CA, and the client certificate and key that name this client
+    #: (the CN is its identity under config/mosquitto/). All None: plain TCP.
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    #: MQTT client id; default ``cad-<pid>`` (two clients of one process need their own).
+    identifier: str | None = None
     messages: list[Received] = field(default_factory=list)
+    reconnects: int = 0
     _client: aiomqtt.Client | None = None
     _task: asyncio.Task[None] | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def __aenter__(self) -> Dispatch:
-        self._client = aiomqtt.Client(self.host, self.port, identifier=f"cad-{os.getpid()}")
-        await self._client.__aenter__()
-        await self._client.subscribe(ROOT + "#", qos=1)
-        self._task = asyncio.create_task(self._collect())
+        await self._connect()
+        await self._client_or_fail().subscribe(ROOT + "#", qos=1)
+        self._task = asyncio.create_task(self._run())
         return self
+
+    def _client_or_fail(self) -> aiomqtt.Client:
+        assert self._client is not None
+        return self._client
+
+    async def _connect(self) -> None:
+        self._client = aiomqtt.Client(
+            self.host,
+            self.port,
+            identifier=self.identifier or f"cad-{os.getpid()}",
+            clean_session=False if self.persistent else None,
+            tls_context=self._tls_context(),
+        )
+        await self._client.__aenter__()
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        if self.tls_ca is None and self.tls_cert is None:
+            return None
+        context = ssl.create_default_context(
+            cafile=str(self.tls_ca) if self.tls_ca is not None else None
+        )
+        if self.tls_cert is not None:
+            context.load_cert_chain(self.tls_cert, self.tls_key)
+        return context
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._collect()
+            except aiomqtt.MqttError:
+                if not self.persistent:
+                    raise
+            # The broker went away: come back to the same session (its queue waits for us).
+            with contextlib.suppress(Exception):
+                await self._client_or_fail().__aexit__(None, None, None)
+            while True:
+                await asyncio.sleep(0.2)
+                try:
+                    await self._connect()
+                except aiomqtt.MqttError:
+                    continue
+                self.reconnects += 1
+                break
 
     async def __aexit__(self, *exc: object) -> None:
         if self._task is not None:
@@ -202,7 +259,7 @@ class Dispatch:
             data = raw if isinstance(raw, bytes | bytearray) else str(raw).encode()
             try:
                 payload = json.loads(data)
-            except ValueError:
+            except (ValueError, RecursionError):  # what hostile-input tests publish
                 payload = {"_raw": data.decode(errors="replace")}
             if not isinstance(payload, dict):
                 payload = {"_value": payload}
@@ -235,6 +292,22 @@ class Dispatch:
                 out.setdefault(event["issi"], []).append(event["event"])
         return out
 
+    def distinct_finals(self, callout_id: str) -> dict[int, list[str]]:
+        """Like :meth:`finals`, counting a byte-identical redelivery once.
+
+        Outbound events are at-least-once (QoS 1, and the outbox publishes again what it could
+        not confirm before a crash): the same event may arrive twice, but a second *distinct*
+        final event for a unit would be a second outcome.
+        """
+        out: dict[int, list[str]] = {}
+        seen: set[str] = set()
+        for event in self.events(callout_id):
+            key = json.dumps(event, sort_keys=True)
+            if event["event"] in ("delivered", "unreached") and key not in seen:
+                seen.add(key)
+                out.setdefault(event["issi"], []).append(event["event"])
+        return out
+
     async def wait_for(
         self, condition: Callable[[], bool], timeout: float, what: str = "condition"
     ) -> None:
@@ -264,3 +337,77 @@ class Dispatch:
             timeout,
             f"final events of {callout_id} for {list(issis)}",
         )
+
+
+#: Gateway config for the integration tests: short retries so that deadlines of 5–10 s
+#: leave room for several tries.
+FAST_RETRY_CONFIG = """\
+[callouts]
+retry_initial_s = 0.5
+retry_max_s = 2.0
+"""
+
+
+@dataclass
+class System:
+    """One running emulator + gateway, and dispatch connected to the broker."""
+
+    dispatch: Dispatch
+    emulator: EmulatorProcess
+    gateway: GatewayProcess
+
+
+@contextlib.asynccontextmanager
+async def running_system(
+    workdir: Path,
+    broker_url: str,
+    broker_host: str,
+    broker_port: int,
+    *,
+    emulator_args: Sequence[str] = (),
+    radios: Sequence[str] = ("gw1",),
+    talkgroups: str | None = "emulator",
+    config_text: str | None = FAST_RETRY_CONFIG,
+    persistent_dispatch: bool = False,
+) -> AsyncIterator[System]:
+    """Start the emulator and the gateway (``talkgroups="emulator"``: the emulator's DGNA
+    service), connect dispatch, and wait until the gateway is online with its radios up."""
+    emulator = EmulatorProcess(
+        workdir, "--radios", str(len(radios)), "--time-scale", "0.25", *emulator_args
+    )
+    emulator.start()
+    config = None
+    if config_text is not None:
+        config = workdir / "gateway.toml"
+        config.write_text(config_text)
+    gateway = GatewayProcess(
+        workdir,
+        broker_url=broker_url,
+        radios=[emulator.radio_url(name) for name in radios],
+        talkgroups=f"emulator://{emulator.ready_file}" if talkgroups == "emulator" else talkgroups,
+        config=config,
+        # Unique: the MQTT client id derives from it, and other suites run on this machine.
+        gateway_id=f"gw-{uuid.uuid4().hex[:8]}",
+    )
+    try:
+        async with Dispatch(broker_host, broker_port, persistent=persistent_dispatch) as dispatch:
+            gateway.start()
+            await dispatch.wait_online(gateway.gateway_id)
+            yield System(dispatch, emulator, gateway)
+    finally:
+        gateway.stop()
+        emulator.stop()
+
+
+async def read_retained(host: str, port: int, topic: str, timeout: float = 5.0) -> Received:
+    """What a client subscribing now gets on ``topic`` (under ``ROOT``): the retained message."""
+    async with aiomqtt.Client(host, port, identifier=f"retained-{os.getpid()}") as client:
+        await client.subscribe(ROOT + topic, qos=1)
+        async with asyncio.timeout(timeout):
+            async for message in client.messages:
+                raw = message.payload
+                data = raw if isinstance(raw, bytes | bytearray) else str(raw).encode()
+                return Received(
+                    str(message.topic), json.loads(data), bool(message.retain), time.monotonic()
+                )
+    raise TimeoutError(f"nothing retained on {topic}")
