@@ -41,15 +41,35 @@ CALLOUTS = "tetragw/v1/callouts"
 INBOUND = (CALLOUTS, "tetragw/v1/incidents/OSL-1/close", "tetragw/v1/units/2040101/send")
 
 
+#: Second connections of a role: with ``use_username_as_clientid`` every connection needs its
+#: own certificate name (a second one with the same name closes the first), and its own ACL
+#: block, which :func:`install_acl` copies from the role's.
+ALIASES = {"dispatch-2": "dispatch", "gateway-2": "gateway"}
+CLIENT_NAMES = ("dispatch", "gateway", "intruder", *ALIASES)
+
+
+def install_acl(directory: Path) -> None:
+    """The shipped ACL in ``directory``, plus a copy of a role's block for each alias."""
+    text = SHIPPED_ACL.read_text()
+    blocks = {}
+    for block in text.split("\nuser ")[1:]:
+        name, _, rules = block.partition("\n")
+        blocks[name.strip()] = rules
+    extra = "".join(f"\nuser {alias}\n{blocks[role]}" for alias, role in ALIASES.items())
+    (directory / "acl").write_text(text + extra)
+
+
 def make_certs(directory: Path) -> Path:
-    """CA, broker and client (dispatch, gateway, intruder) certificates in ``directory``."""
+    """CA, broker and client certificates (:data:`CLIENT_NAMES`) in ``directory``."""
     if shutil.which("openssl") is None:
         pytest.fail(
             "openssl not found: the broker security tests need it to make a throwaway CA "
             "(apt-get install openssl)",
             pytrace=False,
         )
-    subprocess.run(["sh", str(MAKE_CERTS), str(directory)], check=True, capture_output=True)
+    subprocess.run(
+        ["sh", str(MAKE_CERTS), str(directory), *CLIENT_NAMES], check=True, capture_output=True
+    )
     return directory
 
 
@@ -97,7 +117,7 @@ class SecureBroker:
 def broker(tmp_path: Path) -> Iterator[SecureBroker]:
     binary = find_mosquitto()
     certs = make_certs(tmp_path / "certs")
-    shutil.copy(SHIPPED_ACL, certs / "acl")
+    install_acl(certs)
     port = free_port()
     log = tmp_path / "mosquitto.log"
     config = tmp_path / "mosquitto.conf"
@@ -206,7 +226,7 @@ async def test_other_identity_cannot_publish_to_the_gateway(
 
 async def test_gateway_identity_cannot_publish_a_callout(broker: SecureBroker) -> None:
     async with subscribed(broker, "gateway", CALLOUTS) as gateway:
-        await publish(broker, "gateway", CALLOUTS, b'{"forged": true}')
+        await publish(broker, "gateway-2", CALLOUTS, b'{"forged": true}')
         await publish(broker, "dispatch", CALLOUTS, b'{"marker": true}')
         message = await first_message(gateway)
     assert message.payload == b'{"marker": true}'
@@ -234,7 +254,7 @@ async def test_gateway_receives_inbound_through_a_shared_subscription(
 async def test_dispatch_cannot_publish_a_unit_status(broker: SecureBroker) -> None:
     status = "tetragw/v1/units/1/status"
     async with subscribed(broker, "dispatch", "tetragw/v1/#") as dispatch:
-        await publish(broker, "dispatch", status, b'{"status": 32771}')
+        await publish(broker, "dispatch-2", status, b'{"status": 32771}')
         await publish(broker, "gateway", status, b'{"marker": true}')
         message = await first_message(dispatch)
     assert (str(message.topic), message.payload) == (status, b'{"marker": true}')
