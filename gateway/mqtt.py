@@ -360,6 +360,12 @@ class MqttBridge:
                 )
                 await _resolve(outbox.confirm(publication.seq))
                 self._bump("published")
+                # Python 3.11's asyncio.wait_for (inside aiomqtt's publish) loses a cancel
+                # that lands as the PUBACK arrives (CPython gh-86296); the pump then waited
+                # on _wake forever and a SIGTERM never stopped the gateway. Honour it here.
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise asyncio.CancelledError
 
     async def _publish(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,7 +18,9 @@ UNITS = [
     {"issi": 2040102, "role": "first_responder"},
     {"issi": 2040103, "role": "first_responder"},
 ]
-TEXT = "Hjertestans. Storgata 1, Oslo. Mann 67 år."
+#: Unique per run: on a machine running several suites at once, a pty path freed by one
+#: emulator can be taken by another, and another suite's gateway could write to it.
+TEXT = f"Hjertestans. Storgata 1, Oslo. Mann 67 år. {uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
@@ -46,7 +49,9 @@ async def test_three_unit_incident_is_alerted_tracked_and_documented(
     system: tuple[Dispatch, EmulatorProcess, GatewayProcess],
 ) -> None:
     dispatch, emulator, gateway = system
-    await dispatch.callout(callout_id="C-1", incident_id="INC-1", priority="1A", units=UNITS)
+    await dispatch.callout(
+        callout_id="C-1", incident_id="INC-1", priority="1A", units=UNITS, text=TEXT
+    )
     issis = [u["issi"] for u in UNITS]
     await dispatch.wait_final("C-1", issis, timeout=30)
     events = dispatch.events("C-1")
@@ -54,7 +59,7 @@ async def test_three_unit_incident_is_alerted_tracked_and_documented(
     assert dispatch.finals("C-1") == {issi: ["delivered"] for issi in issis}
     # Each unit received the callout text exactly once over the air.
     for issi in issis:
-        texts = [m for m in emulator.inbox(issi) if m.get("text") and "Storgata" in m["text"]]
+        texts = [m for m in emulator.inbox(issi) if m.get("text") == TEXT]
         assert len(texts) == 1, (issi, emulator.inbox(issi))
     # The talk group: one GSSI for the incident, with the units attached in the network.
     await dispatch.wait_for(
