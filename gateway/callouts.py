@@ -10,8 +10,9 @@ exactly one of ``delivered``/``read`` or ``unreached``.
 
 After a restart (also after SIGKILL) the store still holds every unfinished send. A send that
 was ``sent`` (waiting for its report) when the gateway died is sent again: the radio that took
-it has forgotten the message reference, so its report could not be matched. That is the only
-case in which a unit may receive a callout twice.
+it has forgotten the message reference, so its report could not be matched. A try whose report
+does not come within ``RetryPolicy.attempt_timeout_s`` is tried again too (the report may have
+been lost on a dead line). These are the only cases in which a unit may receive a callout twice.
 """
 
 from __future__ import annotations
@@ -74,6 +75,10 @@ class RetryPolicy:
     initial_s: float = 2.0
     max_s: float = 30.0
     jitter: float = 0.2
+    #: How long one try waits for the unit's report before it is tried again. A report (or
+    #: the SDS itself) lost on the way gives no failure at all (SDS-TL, EN 300 392-2 §29):
+    #: without this bound one lost report would leave the unit unalerted until the deadline.
+    attempt_timeout_s: float = 20.0
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after the ``attempt``-th failed try (1-based)."""
@@ -279,7 +284,8 @@ class CalloutEngine:
             text = await self._groups.callout_text(callout.incident_id, text)
         attempt = send.attempts + 1
         loop = asyncio.get_running_loop()
-        remaining = callout.deadline_at - self._clock()
+        started = self._clock()
+        remaining = min(callout.deadline_at - started, self._retry.attempt_timeout_s)
         with self._store.transaction() as tx:
             tx.audit(
                 "radio_command",
@@ -299,7 +305,12 @@ class CalloutEngine:
         except Exception as exc:
             _log.error("send_crashed", send_id=send.send_id, error=type(exc).__name__)
             outcome = SendOutcome.failed("internal_error", temporary=True)
-        self._record(send, callout.incident_id, callout.deadline_at, attempt, outcome)
+        # A try that waited its whole bound for a report is tried again; a timeout that came
+        # sooner is the radio layer's own verdict at the deadline.
+        waited = outcome.kind == "timeout" and self._clock() - started >= remaining - 0.5
+        self._record(
+            send, callout.incident_id, callout.deadline_at, attempt, outcome, retry_timeout=waited
+        )
 
     def _record(
         self,
@@ -308,6 +319,8 @@ class CalloutEngine:
         deadline_at: float,
         attempt: int,
         outcome: SendOutcome,
+        *,
+        retry_timeout: bool = False,
     ) -> None:
         now = self._clock()
         ids = {"callout_id": send.callout_id, "incident_id": incident_id}
@@ -321,10 +334,10 @@ class CalloutEngine:
                     )
                 if outcome.kind in ("delivered", "read"):
                     self.delivered(tx, send.send_id, read=outcome.kind == "read")
-            elif outcome.kind == "timeout" or now >= deadline_at:
+            elif now >= deadline_at or (outcome.kind == "timeout" and not retry_timeout):
                 self._unreached(tx, send, outcome.reason or "deadline")
             else:
-                reason = outcome.reason or "failed"
+                reason = outcome.reason or ("no_report" if outcome.kind == "timeout" else "failed")
                 next_at = now + self._retry.delay(attempt)
                 if next_at >= deadline_at:
                     # No time for another try: the send waits for its deadline, which then

@@ -109,7 +109,9 @@ class Publisher:
             at=format_time(tx.now),
             radio=radio,
         )
-        tx.publish(self.topics.unit_status(issi), body.to_json(), retain=True)
+        # Every status is an event for dispatch (en route, on scene...): none may be
+        # superseded in the outbox by a later one while the broker is away.
+        tx.publish(self.topics.unit_status(issi), body.to_json(), retain=True, supersede=False)
 
     def alarm(
         self,

@@ -27,6 +27,7 @@ __all__ = [
     "LinkError",
     "LinkSettings",
     "connect_with_backoff",
+    "expected_issi",
     "open_link",
     "read_ready_file",
     "resolve_url",
@@ -75,6 +76,22 @@ def resolve_url(url: str) -> str:
         if not name or radio.get("name") == name:
             return str(radio["device"])
     raise LinkError(f"emulator ready file {path} lists no radio named {name!r}")
+
+
+def expected_issi(url: str) -> int | None:
+    """The ISSI the radio behind ``url`` must report, where the URL says (``emulator://``).
+
+    A pty path can be stale: after a reboot the emulator may give the radio a new pty and
+    hand the old index to another radio, so the path read a moment ago can lead to the
+    wrong radio. The ready file's ``issi`` for the name is the authority.
+    """
+    if not url.startswith("emulator://"):
+        return None
+    path, _, name = url.removeprefix("emulator://").partition("#")
+    for radio in read_ready_file(path).get("radios") or []:
+        if (not name or radio.get("name") == name) and isinstance(radio.get("issi"), int):
+            return int(radio["issi"])
+    return None
 
 
 async def open_link(

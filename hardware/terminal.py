@@ -33,7 +33,7 @@ from hardware.delivery import (
     ReportLevel,
     SendOutcome,
 )
-from hardware.link import LinkSettings, connect_with_backoff, open_link
+from hardware.link import LinkSettings, connect_with_backoff, expected_issi, open_link
 from hardware.radio_events import (
     DeliveryReported,
     EmergencyReceived,
@@ -628,6 +628,10 @@ class Terminal:
                     raise InitError(f"registration {reg} refused: {reply.final}")
             reply = await self._expect_ok(commands.query_own_identity())
             identity = next((e for e in reply.responses if isinstance(e, OwnIdentity)), None)
+            expected = expected_issi(self.config.url)
+            if identity is not None and expected is not None and identity.issi != expected:
+                # A stale emulator pty path led to another radio: never drive it as this one.
+                raise InitError(f"wrong radio: ISSI {identity.issi}, expected {expected}")
             if identity is not None:
                 if self.issi is not None and identity.issi != self.issi:
                     self._log.warning("own_identity_changed", old=self.issi, new=identity.issi)

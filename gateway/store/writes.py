@@ -40,15 +40,29 @@ class TransactionBase(StoreReader):
             self._conn, at=self.now, kind=kind, subject=subject, data=data, issi=issi
         )
 
-    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> int:
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        supersede: bool = True,
+    ) -> int:
         """Queue a publication for the bridge; returns its outbox ``seq``.
 
         A retained publication supersedes unconfirmed retained ones on the same topic (only
         the latest retained value matters to a subscriber), which keeps the outbox short
-        while the broker is away.
+        while the broker is away. ``supersede=False`` keeps them, as plain (not retained)
+        publications: for retained messages that are also events dispatch must see one by one
+        (a unit's statuses, in order), while the broker still retains only the latest.
         """
-        if retain:
+        if retain and supersede:
             self._conn.execute("DELETE FROM outbox WHERE topic = ? AND retain = 1", (topic,))
+        elif retain:
+            self._conn.execute(
+                "UPDATE outbox SET retain = 0 WHERE topic = ? AND retain = 1", (topic,)
+            )
         cursor = self._conn.execute(
             "INSERT INTO outbox (topic, payload, qos, retain, created_at) VALUES (?, ?, ?, ?, ?)",
             (topic, payload, qos, int(retain), self.now),

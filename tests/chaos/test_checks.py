@@ -1,0 +1,121 @@
+"""The checks of the chaos suite catch what they are meant to catch (pure, no processes)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+from tests.chaos.checks import (
+    CalloutRecord,
+    ChaosFindings,
+    FaultRecord,
+    ProbeRecord,
+    check_finals,
+    check_statuses,
+    check_unit_duplicates,
+    longest_covered,
+)
+from tests.chaos.dispatch import ROOT, Event
+from tests.chaos.plan import ChaosOptions, draw_plan
+
+CALLOUT = CalloutRecord("C-1", (101, 102), published_at=1000.0, deadline_s=45.0)
+
+
+def _event(topic: str, at: float, retain: bool = False, **payload: Any) -> Event:
+    raw = json.dumps(payload, sort_keys=True).encode()
+    return Event(ROOT + topic, payload, raw, retain, at)
+
+
+def _final(event: str, issi: int, at: float, stamp: str = "t1", **extra: Any) -> Event:
+    return _event(
+        "callouts/C-1/events", at, callout_id="C-1", event=event, issi=issi, at_=stamp, **extra
+    )
+
+
+ACCEPTED = _event("callouts/C-1/events", 1000.1, callout_id="C-1", event="accepted")
+
+
+def test_unit_without_final_event_counts_as_lost() -> None:
+    findings = ChaosFindings()
+    check_finals(findings, [CALLOUT], [ACCEPTED, _final("delivered", 101, 1001)], {}, 15)
+    assert findings.lost == 1
+    assert not findings.ok
+
+
+def test_identical_redelivered_final_counts_once() -> None:
+    findings = ChaosFindings()
+    events = [ACCEPTED, *[_final("delivered", 101, 1001)] * 2, _final("unreached", 102, 1046)]
+    check_finals(findings, [CALLOUT], events, {102: [(990.0, 1040.0)]}, 15)
+    assert findings.mqtt_redeliveries == 1
+    assert findings.ok, findings.failures
+
+
+def test_two_different_finals_for_one_unit_fail() -> None:
+    findings = ChaosFindings()
+    events = [
+        ACCEPTED,
+        _final("delivered", 101, 1001),
+        _final("delivered", 101, 1002, stamp="t2"),
+        _final("delivered", 102, 1001),
+    ]
+    check_finals(findings, [CALLOUT], events, {}, 15)
+    assert findings.double_finals == 1
+    assert not findings.ok
+
+
+def test_unreached_unit_that_stayed_in_coverage_fails() -> None:
+    findings = ChaosFindings()
+    events = [ACCEPTED, _final("delivered", 101, 1001), _final("unreached", 102, 1046)]
+    check_finals(findings, [CALLOUT], events, {102: [(1000.0, 1005.0)]}, 15)
+    assert findings.unreached == 1
+    assert findings.unreached_excused == 0
+    assert not findings.ok
+
+
+def test_longest_covered_stretch_skips_gaps() -> None:
+    assert longest_covered((0, 45), [(10, 20), (30, 35)]) == 10
+    assert longest_covered((0, 45), []) == 45
+    assert longest_covered((0, 45), [(-5, 50)]) == 0
+
+
+def test_duplicate_at_unit_is_explained_only_by_a_fault_in_between() -> None:
+    text = {"kind": "text", "text": "Chaos C-1. Hjertestans."}
+    inboxes = {101: [{**text, "time": 1001.0}, {**text, "time": 1010.0}]}
+    kill = FaultRecord("gateway_kill", "", 1005.0, 1008.0)
+    explained = ChaosFindings()
+    check_unit_duplicates(explained, [CALLOUT], inboxes, [kill])
+    unexplained = ChaosFindings()
+    check_unit_duplicates(unexplained, [CALLOUT], inboxes, [])
+    assert explained.unit_duplicates == unexplained.unit_duplicates == 1
+    assert explained.ok
+    assert unexplained.unit_duplicates_unexplained == 1
+
+
+def test_statuses_lost_or_reordered_fail_unless_the_line_was_dead() -> None:
+    probes = [ProbeRecord(101, 0xA000, 1000.0), ProbeRecord(101, 0xA001, 1010.0)]
+    reordered = [
+        _event("units/101/status", 1011.0, issi=101, status=0xA001),
+        _event("units/101/status", 1012.0, issi=101, status=0xA000),
+    ]
+    findings = ChaosFindings()
+    check_statuses(findings, probes, reordered, [])
+    assert findings.statuses_out_of_order == 1
+    only_second = [_event("units/101/status", 1011.0, issi=101, status=0xA001)]
+    lost = ChaosFindings()
+    check_statuses(lost, probes, only_second, [])
+    assert lost.statuses_lost == 1
+    excused = ChaosFindings()
+    check_statuses(excused, probes, only_second, [FaultRecord("gateway_kill", "", 999.0, 1001.0)])
+    assert excused.statuses_exposed_lost == 1
+    assert excused.ok
+
+
+def test_plan_is_the_same_for_the_same_seed_and_spaces_disruptive_faults() -> None:
+    options = ChaosOptions(callouts=200, seed=7)
+    plan = draw_plan(options)
+    assert plan == draw_plan(options)
+    assert len(plan.callouts) == 200
+    disruptive = [f.at_s for f in plan.faults if f.kind in ("gateway_kill", "broker_restart")]
+    assert all(b - a >= 15.0 for a, b in itertools.pairwise(disruptive))
+    assert len({p.value for p in plan.probes}) == len(plan.probes)
