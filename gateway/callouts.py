@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -326,12 +326,9 @@ class CalloutEngine:
         ids = {"callout_id": send.callout_id, "incident_id": incident_id}
         with self._store.transaction(now) as tx:
             if outcome.kind in ("sent", "delivered", "read"):
-                refs = outcome.message_references
-                radio = outcome.radio or "unknown"
-                if tx.record_sent(send.send_id, radio=radio, message_refs=refs):
-                    self._publisher.callout_event(
-                        tx, **ids, event="sent", issi=send.issi, attempt=attempt
-                    )
+                self.sent(
+                    tx, send.send_id, radio=outcome.radio, message_refs=outcome.message_references
+                )
                 if outcome.kind in ("delivered", "read"):
                     self.delivered(tx, send.send_id, read=outcome.kind == "read")
             elif now >= deadline_at or (outcome.kind == "timeout" and not retry_timeout):
@@ -358,6 +355,26 @@ class CalloutEngine:
             radio=outcome.radio,
         )
         self._notify()
+
+    def sent(
+        self, tx: Transaction, send_id: int, *, radio: str | None, message_refs: Sequence[int]
+    ) -> None:
+        """Record that the network took ``send_id``'s text (once per try; later calls for the
+        same try change nothing)."""
+        updated = tx.record_sent(send_id, radio=radio or "unknown", message_refs=message_refs)
+        if updated is None:
+            return
+        callout = tx.callout(updated.callout_id)
+        if callout is None:
+            return
+        self._publisher.callout_event(
+            tx,
+            callout_id=callout.callout_id,
+            incident_id=callout.incident_id,
+            event="sent",
+            issi=updated.issi,
+            attempt=updated.attempts,
+        )
 
     def delivered(self, tx: Transaction, send_id: int, *, read: bool = False) -> None:
         """Record that the unit confirmed receipt (or reading) of ``send_id``'s text."""

@@ -168,7 +168,8 @@ class StatusRelay:
         _log.info("unit_message", issi=event.source_issi, length=len(event.text))
 
     def _late_report(self, event: DeliveryReported) -> None:
-        """A report that came after ``send_text`` returned: chiefly ``read``."""
+        """A stage reached outside ``send_text``'s return: ``sent`` while it still waits for
+        the unit's report, ``read`` after it returned ``delivered``."""
         if event.send_id is None or not event.send_id.isdigit():
             return
         send_id = int(event.send_id)
@@ -179,7 +180,11 @@ class StatusRelay:
                 {"kind": "delivery_report", "radio": event.radio, "stage": event.stage},
                 issi=event.destination_issi,
             )
-            if event.stage in ("delivered", "read"):
+            if event.stage == "sent":
+                self._callouts.sent(
+                    tx, send_id, radio=event.radio, message_refs=event.message_references
+                )
+            elif event.stage in ("delivered", "read"):
                 self._callouts.delivered(tx, send_id, read=event.stage == "read")
         self._notify()
 

@@ -148,6 +148,7 @@ class PendingSend:
     outcome: asyncio.Future[SendOutcome]
     stages: dict[int, PartStage] = field(default_factory=dict)
     lingering: asyncio.TimerHandle | None = None
+    sent_announced: bool = False
 
     def lowest_stage(self) -> int:
         return min(_STAGE_RANK[s] for s in self.stages.values() if s != "failed")
@@ -156,15 +157,16 @@ class PendingSend:
 class DeliveryTracker:
     """Pending sends of one terminal, matched to reports by message reference.
 
-    ``on_stage(pending, stage)`` is called when a send that has already resolved reaches a
-    later stage (``read`` after ``delivered``).
+    ``on_stage(pending, stage)`` is called when every part of a send has been taken by the
+    network (``sent``, before any report: dispatch learns at once that the radio has it), and
+    when a send that has already resolved reaches a later stage (``read`` after ``delivered``).
     """
 
     def __init__(
         self,
         allocator: ReferenceAllocator,
         *,
-        on_stage: Callable[[PendingSend, Literal["delivered", "read", "failed"]], None],
+        on_stage: Callable[[PendingSend, Literal["sent", "delivered", "read", "failed"]], None],
         read_window: float = 600.0,
     ) -> None:
         self._allocator = allocator
@@ -340,6 +342,12 @@ class DeliveryTracker:
         if any(s == "failed" for s in pending.stages.values()):
             return
         reached = pending.lowest_stage()
+        # Announced only where the network's "sent" comes before any report; a report that
+        # comes first resolves the send, and the sender records both at once.
+        if reached == _STAGE_RANK["sent"] and not pending.sent_announced:
+            pending.sent_announced = True
+            if pending.wanted > ReportLevel.SENT:
+                self._on_stage(pending, "sent")
         if not pending.outcome.done():
             if reached >= pending.wanted + 1:  # ReportLevel n is stage rank n + 1
                 kind: OutcomeKind = ("sent", "delivered", "read")[min(reached, 3) - 1]

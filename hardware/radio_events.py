@@ -124,17 +124,20 @@ class LocationReceived:
 
 @dataclass(frozen=True, slots=True)
 class DeliveryReported:
-    """A later stage of one of our own sends: chiefly ``read`` after ``delivered``.
+    """A stage of one of our own sends reached outside ``send_text``'s return: ``sent`` (the
+    network took every part; ``send_text`` still waits for the report), and ``read`` after
+    ``delivered``.
 
     ``send_id`` is the caller's id given to ``send_text`` (or ``None``); ``stage`` is what
-    the unit reported now. The ``send_text`` call itself has already returned.
+    the network or the unit reported now.
     """
 
     radio: str
     destination_issi: int
     send_id: str | None
-    stage: Literal["delivered", "read", "failed"]
+    stage: Literal["sent", "delivered", "read", "failed"]
     received_at: float
+    message_references: tuple[int, ...] = ()
 
     def dedupe_key(self) -> None:
         return None

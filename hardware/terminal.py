@@ -532,10 +532,17 @@ class Terminal:
                 self._log.warning("event_dropped_queue_full", kind=type(event).__name__)
 
     def _late_stage(
-        self, pending: PendingSend, stage: Literal["delivered", "read", "failed"]
+        self, pending: PendingSend, stage: Literal["sent", "delivered", "read", "failed"]
     ) -> None:
         self._emit(
-            DeliveryReported(self.name, pending.destination, pending.send_id, stage, time.time())
+            DeliveryReported(
+                self.name,
+                pending.destination,
+                pending.send_id,
+                stage,
+                time.time(),
+                message_references=pending.references,
+            )
         )
 
     # ---- supervision ------------------------------------------------------------------

@@ -305,6 +305,34 @@ async def test_late_delivery_report_for_a_send_still_waiting_ends_it_delivered(
     assert stored.state == "delivered"
 
 
+async def test_sent_is_published_while_the_send_still_waits_for_its_report(
+    harness: Harness,
+) -> None:
+    hold = Hold()
+    harness.radio.script(AMBULANCE, hold)
+    await harness.callout(callout_body(units=[(AMBULANCE, "ambulance")]))
+    harness.start_engine()
+    await hold.started.wait()
+    (send,) = harness.store.sends_of("OSL-1-1")
+
+    await harness.relay.handle(
+        DeliveryReported("gw1", AMBULANCE, str(send.send_id), "sent", T0, message_references=(7,))
+    )
+    assert harness.unit_events("OSL-1-1", AMBULANCE) == ["sent"]  # before any report
+    stored = harness.store.send(send.send_id)
+    assert stored is not None
+    assert (stored.state, stored.attempts, stored.radio, stored.message_refs) == (
+        "sent",
+        1,
+        "gw1",
+        (7,),
+    )
+    hold.release()
+    await wait_until(lambda: harness.engine.in_flight == 0)
+    # The try's own outcome adds delivered, not a second sent.
+    assert harness.unit_events("OSL-1-1", AMBULANCE) == ["sent", "delivered"]
+
+
 @pytest.mark.parametrize(
     "send_id", [None, "not-a-number", "999999"], ids=["none", "foreign", "unknown"]
 )

@@ -101,3 +101,20 @@ async def test_multi_part_send_fails_when_one_part_fails() -> None:
         "delivery_status_0x4B",
         False,
     )
+
+
+async def test_sent_is_announced_when_the_network_takes_every_part_before_any_report() -> None:
+    tracker, stages = tracker_with_stages()
+    pending = tracker.register(
+        UNIT, (5, 6), wanted=ReportLevel.DELIVERED, reports_requested=ReportLevel.DELIVERED
+    )
+    tracker.mark_sent(pending, 5)
+    assert stages == []  # one part of two is not the send
+    tracker.mark_sent(pending, 6)
+    assert stages == ["sent"]
+    assert not pending.outcome.done()  # still waiting for the unit's report
+    tracker.on_report(UNIT, 5, 0x00)
+    tracker.on_report(UNIT, 6, 0x00)
+    assert pending.outcome.result().kind == "delivered"
+    assert stages == ["sent"]
+    tracker.finish(pending)

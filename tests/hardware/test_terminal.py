@@ -120,6 +120,10 @@ async def test_read_after_delivered_is_announced_as_a_later_event(radio: FakeRad
     try:
         outcome = await terminal.send_text(UNIT, "Hei", reports=ReportLevel.READ, send_id="s-1")
         assert outcome.kind == "delivered"
+        # The network's "sent" (+CMGS outcome) came first, while send_text still waited.
+        sent = await next_event(stream, DeliveryReported)
+        assert isinstance(sent, DeliveryReported)
+        assert (sent.stage, sent.send_id, sent.message_references) == ("sent", "s-1", (1,))
         event = await next_event(stream, DeliveryReported)
         assert isinstance(event, DeliveryReported)
         assert (event.stage, event.send_id, event.destination_issi) == ("read", "s-1", UNIT)
