@@ -1,0 +1,173 @@
+"""Many units: status and position traffic through the gateway, gateway RSS and relay latency.
+
+``python -m benchmarks.scale [--units 100 5000] [--rate 1000] [--seconds 5]``
+
+The system of ``benchmarks/rig.py`` with four unpaced radios and silent units. First
+``incidents`` single-unit callouts open as many incidents (200 for 5,000 units; for fewer
+units, one per two units). Then the units send, alternately, a status (``en_route`` /
+``on_scene`` of the default table) and a LIP position, through the emulator's control API
+(``POST /units/<issi>/status|position``, keep-alive HTTP, at most 64 in flight) at ``--rate``
+messages per second for ``--seconds``. Relay latency = the wall-clock time just before the
+POST (the unit sends) → the event at dispatch (``units/<issi>/status|position``); a message
+not relayed within ``DRAIN_S`` after the last send counts as missing. Printed per unit
+count: the offered and achieved send rate, relayed count, p50/p99 latency, gateway peak RSS
+(``/proc/<pid>/status``, sampled every 0.2 s) and gateway CPU per status/position relayed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import time
+from typing import Any
+
+import aiohttp
+
+from benchmarks.rig import System, cpu_seconds, percentile, rss_bytes, system
+
+FIRST_UNIT = 2040000
+DRAIN_S = 30.0
+STATUSES = (0x8002, 0x8003)
+MAX_IN_FLIGHT = 64
+
+
+async def _open_incidents(sys_: System, count: int) -> None:
+    for n in range(count):
+        await sys_.dispatch.callout(
+            callout_id=f"S-{n}",
+            incident_id=f"INC-S-{n}",
+            units=[{"issi": FIRST_UNIT + n, "role": "ambulance"}],
+            text="Utalarmering: Brystsmerter, Kirkeveien 5.",
+            deadline_s=600,
+        )
+    await sys_.dispatch.wait_for(
+        lambda: all(sys_.dispatch.finals(f"S-{n}") for n in range(count)),
+        60 + count * 0.2,
+        "incident callouts final",
+    )
+
+
+async def _drive(
+    sys_: System, units: int, rate: float, seconds: float, sent: dict[tuple[int, float], float]
+) -> tuple[int, float]:
+    """Send ``rate`` messages/s for ``seconds``; (count sent, seconds it took)."""
+    count = int(rate * seconds)
+    gate = asyncio.Semaphore(MAX_IN_FLIGHT)
+    connector = aiohttp.TCPConnector(limit=MAX_IN_FLIGHT)
+    async with aiohttp.ClientSession(sys_.emulator.control, connector=connector) as http:
+
+        async def one(n: int) -> None:
+            issi = FIRST_UNIT + (n * 7919) % units  # spread over every unit
+            if n % 2:
+                # A latitude of its own (LIP resolves ~1.1e-5 degrees): the event names its send.
+                lat = round(59.0 + n * 3e-5, 5)
+                path, body = f"/units/{issi}/position", {"lat": lat, "lon": 10.7}
+                sent[issi, lat] = time.time()
+            else:
+                path, body = f"/units/{issi}/status", {"value": STATUSES[(n // 2) % 2]}
+            async with http.post(path, json=body) as reply:
+                reply.raise_for_status()
+            gate.release()
+
+        tasks = []
+        started = time.monotonic()
+        for n in range(count):
+            delay = started + n / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await gate.acquire()
+            tasks.append(asyncio.create_task(one(n)))
+        await asyncio.gather(*tasks)
+        return count, time.monotonic() - started
+
+
+async def _sample_rss(pid: int, peak: list[int]) -> None:
+    while True:
+        peak[0] = max(peak[0], rss_bytes(pid))
+        await asyncio.sleep(0.2)
+
+
+async def measure(units: int, rate: float, seconds: float) -> dict[str, Any]:
+    incidents = min(200, units // 2)
+    async with system(radios=4, units=f"{FIRST_UNIT}-{FIRST_UNIT + units - 1}", baud=0) as sys_:
+        pid = sys_.gateway_pid
+        peak = [rss_bytes(pid)]
+        sampler = asyncio.create_task(_sample_rss(pid, peak))
+        await _open_incidents(sys_, incidents)
+        sent: dict[tuple[int, float], float] = {}
+        mark = len(sys_.dispatch.messages)
+        cpu_before = cpu_seconds(pid)
+        count, took = await _drive(sys_, units, rate, seconds, sent)
+
+        def positions() -> list[tuple[float, float]]:
+            """(latency ms, ) of each position event that names a send of this run."""
+            out = []
+            for message in sys_.dispatch.messages[mark:]:
+                if not message.topic.endswith("/position"):
+                    continue
+                lat = message.payload.get("lat")
+                issi = message.payload.get("issi")
+                if not isinstance(lat, float) or not isinstance(issi, int):
+                    continue
+                for candidate in (round(lat, 5), round(lat + 1e-5, 5), round(lat - 1e-5, 5)):
+                    at = sent.get((issi, candidate))
+                    if at is not None:
+                        out.append(((sys_.wall(message.at) - at) * 1e3, candidate))
+                        break
+            return out
+
+        last = max(sent.values())
+        # Drained when the newest position of every unit has arrived (older ones of the same
+        # unit may be conflated: the outbox keeps only the latest retained value per topic).
+        newest: dict[int, float] = {}
+        for (issi, lat), at in sent.items():
+            if at >= newest.get(issi, 0.0):
+                newest[issi] = lat
+        with contextlib.suppress(TimeoutError):
+            await sys_.dispatch.wait_for(
+                lambda: {lat for _, lat in positions()} >= set(newest.values()),
+                DRAIN_S,
+                "the newest position of every unit relayed",
+            )
+        drained_s = time.time() - last
+        cpu = cpu_seconds(pid) - cpu_before
+        sampler.cancel()
+        latencies = [ms for ms, _ in positions()]
+    return {
+        "units": units,
+        "incidents": incidents,
+        "offered_per_s": rate,
+        "sent": count,
+        "achieved_send_per_s": round(count / took, 1),
+        "positions_sent": len(sent),
+        "positions_relayed": len(latencies),
+        "drained_after_s": round(drained_s, 2),
+        "relay_p50_ms": round(percentile(latencies, 0.5), 1),
+        "relay_p99_ms": round(percentile(latencies, 0.99), 1),
+        "gateway_peak_rss_mb": round(peak[0] / 2**20, 1),
+        "cpu_us_per_message_sent": round(cpu / count * 1e6, 1),
+    }
+
+
+async def run(unit_counts: list[int], rate: float, seconds: float) -> list[dict[str, Any]]:
+    rows = []
+    for units in unit_counts:
+        row = await measure(units, rate, seconds)
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--units", type=int, nargs="*", default=[100, 5000])
+    parser.add_argument("--rate", type=float, default=1000.0)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    asyncio.run(run(args.units, args.rate, args.seconds))
+
+
+if __name__ == "__main__":
+    main()
