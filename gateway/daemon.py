@@ -255,6 +255,7 @@ class Gateway:
             health=lambda: health_payload(version_text, radios, store.outbox_size()),
         )
         incidents.restore()
+        router.resume()
         events = pool.events()  # subscribe before the radios start: nothing is missed
         await pool.start()
         tasks = [

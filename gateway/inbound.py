@@ -23,6 +23,7 @@ from gateway.logging import get_logger
 from gateway.publisher import Publisher
 from gateway.rate_limit import CalloutRateLimit
 from gateway.store import IncidentClosedError, Store
+from gateway.store.requests import UnitRequestRecord
 from hardware.delivery import ReportLevel, SendOutcome
 from protocols.dispatch import (
     CalloutRequest,
@@ -59,6 +60,10 @@ class InboundLimits:
     #: Appended to every callout text on the air (the pool backend's group instruction):
     #: the check that a text fits a concatenated SDS must count it too.
     text_suffix: str = ""
+
+
+#: How long a single send to one unit is tried (``units/<issi>/send`` has no ``deadline_s``).
+REQUEST_DEADLINE_S = 60.0
 
 
 class InboundRouter:
@@ -188,7 +193,7 @@ class InboundRouter:
             self._reject(topic, "invalid_payload", "topic: incident is unknown or already closed")
 
     def _unit_send(self, command: UnitSendCommand, topic: str) -> None:
-        """A message or status to one unit (not stored durably: see docs/internal-api.md)."""
+        """A message or status to one unit: stored, then sent; idempotent on ``request_id``."""
         request = command.request
         with self._store.transaction() as tx:
             data: dict[str, object] = {"topic": topic, "kind": "unit_send"}
@@ -197,36 +202,65 @@ class InboundRouter:
             else:
                 data["status"] = request.status
             tx.audit("inbound_request", request.request_id, data, issi=command.issi)
-            self._publisher.request_event(tx, request_id=request.request_id, event="accepted")
+            created, stored = tx.accept_request(
+                request.request_id,
+                issi=command.issi,
+                text=request.text,
+                status=request.status,
+                deadline_s=REQUEST_DEADLINE_S,
+            )
+            if created:
+                self._publisher.request_event(tx, request_id=request.request_id, event="accepted")
+            else:
+                # A republished request alerts nobody twice: answer with where it stands.
+                self._publisher.request_event(
+                    tx,
+                    request_id=request.request_id,
+                    event="accepted",
+                    reason=f"duplicate:{stored.outcome or stored.state}",
+                )
         self._notify()
-        task = asyncio.create_task(self._send_one(command), name=f"request-{request.request_id}")
+        if created:
+            self._start_request(stored)
+
+    def resume(self) -> None:
+        """After a restart: send every request that had not ended (at least once)."""
+        with self._store.transaction() as tx:
+            pending = tx.pending_requests()
+        for stored in pending:
+            self._start_request(stored)
+
+    def _start_request(self, stored: UnitRequestRecord) -> None:
+        task = asyncio.create_task(self._send_one(stored), name=f"request-{stored.request_id}")
         self._requests.add(task)
         task.add_done_callback(self._requests.discard)
 
-    async def _send_one(self, command: UnitSendCommand) -> None:
-        request = command.request
+    async def _send_one(self, stored: UnitRequestRecord) -> None:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + 60.0
+        deadline = loop.time() + max(0.0, stored.deadline_at - self._store.now())
         try:
-            if request.text is not None:
+            if stored.text is not None:
                 outcome = await self._pool.send_text(
-                    command.issi, request.text, deadline, wait_for=ReportLevel.DELIVERED
+                    stored.issi, stored.text, deadline, wait_for=ReportLevel.DELIVERED
                 )
-            else:
-                assert request.status is not None
-                outcome = await self._pool.send_status(command.issi, request.status, deadline)
+            elif stored.status is not None:
+                outcome = await self._pool.send_status(stored.issi, stored.status, deadline)
+            else:  # the text was erased: the request ended before a restart
+                outcome = SendOutcome.failed("text_erased")
         except Exception as exc:
             # The request must still end (``unreached``), as a callout's send does.
             _log.error(
-                "request_send_crashed", request_id=request.request_id, error=type(exc).__name__
+                "request_send_crashed", request_id=stored.request_id, error=type(exc).__name__
             )
             outcome = SendOutcome.failed("internal_error")
-        self._request_outcome(command, outcome)
+        self._request_outcome(stored, outcome)
 
-    def _request_outcome(self, command: UnitSendCommand, outcome: SendOutcome) -> None:
-        rid = command.request.request_id
-        issi = command.issi
+    def _request_outcome(self, stored: UnitRequestRecord, outcome: SendOutcome) -> None:
+        rid = stored.request_id
+        issi = stored.issi
         with self._store.transaction() as tx:
+            if not tx.finish_request(rid, outcome=outcome.kind):
+                return
             if outcome.ok:
                 self._publisher.request_event(
                     tx, request_id=rid, event="sent", issi=issi, attempt=1

@@ -117,7 +117,29 @@ _V1: Final[tuple[str, ...]] = (
     *AUDIT_SCHEMA,
 )
 
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1,)
+# Version 2: single sends to one unit (``units/<issi>/send``), durable like callouts; the text
+# (personal data) in its own table, erased when the request ends.
+_V2: Final = (
+    """
+    CREATE TABLE unit_requests (
+        request_id  TEXT PRIMARY KEY,
+        issi        INTEGER NOT NULL,
+        status      INTEGER,
+        state       TEXT NOT NULL CHECK (state IN ('pending', 'done')),
+        outcome     TEXT,
+        created_at  REAL NOT NULL,
+        deadline_at REAL NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE unit_request_texts (
+        request_id TEXT PRIMARY KEY REFERENCES unit_requests (request_id),
+        text       TEXT NOT NULL
+    )
+    """,
+)
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2)
 """Migration scripts; the file's ``user_version`` is the number already applied."""
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -25,9 +25,10 @@ from gateway.store.records import (
     SendRecord,
     UnknownRecordError,
 )
+from gateway.store.requests import RequestWrites
 
 
-class Transaction(IncidentWrites):
+class Transaction(IncidentWrites, RequestWrites):
     """Mutations (and queries) inside one open transaction, all stamped with ``now``.
 
     Obtained from :meth:`gateway.store.Store.transaction`; not usable after its ``with``

@@ -19,6 +19,7 @@ from protocols.sds.text import build_text_transfers
 from tests.gateway.fakes import (
     T0,
     Harness,
+    Hold,
     callout_body,
     delivered,
     make_harness,
@@ -307,6 +308,48 @@ async def test_unit_send_that_crashes_in_the_radio_still_ends(harness: Harness) 
     await wait_until(lambda: len(harness.on(topic)) == 2)
     assert harness.on(topic)[-1]["event"] == "unreached"
     assert harness.on(topic)[-1]["reason"] == "internal_error"
+
+
+async def test_republished_unit_send_is_answered_and_sent_only_once(harness: Harness) -> None:
+    body = b'{"request_id": "R4", "text": "Ring AMK"}'
+    await harness.router.handle(harness.topics.unit_send(AMBULANCE), body)
+    topic = harness.topics.request_events("R4")
+    await wait_until(lambda: len(harness.on(topic)) == 3)
+    await harness.router.handle(harness.topics.unit_send(AMBULANCE), body)
+    await wait_until(lambda: len(harness.on(topic)) == 4)
+    assert harness.on(topic)[-1]["event"] == "accepted"
+    assert harness.on(topic)[-1]["reason"] == "duplicate:delivered"
+    assert len(harness.radio.calls) == 1
+
+
+async def test_unit_send_pending_at_a_crash_is_sent_after_restart_and_its_text_erased(
+    tmp_path: Path,
+) -> None:
+    first = make_harness(tmp_path)
+    hold = Hold()
+    first.radio.script(AMBULANCE, hold)
+    await first.router.handle(
+        first.topics.unit_send(AMBULANCE),
+        json.dumps({"request_id": "R5", "text": "Ring AMK nå"}).encode(),
+    )
+    await hold.started.wait()
+    # The gateway dies here: the radio never answered. Nothing is recorded as done.
+    await first.router.stop()
+    first.store.close()
+
+    second = make_harness(tmp_path)
+    try:
+        second.router.resume()
+        topic = second.topics.request_events("R5")
+        await wait_until(lambda: "delivered" in [e["event"] for e in second.on(topic)])
+        assert [call.text for call in second.radio.calls] == ["Ring AMK nå"]
+        with second.store.transaction() as tx:
+            stored = tx.unit_request("R5")
+            assert tx.pending_requests() == []
+        assert stored is not None
+        assert (stored.state, stored.outcome, stored.text) == ("done", "delivered", None)
+    finally:
+        second.store.close()
 
 
 # ---- personal data ---------------------------------------------------------------------
