@@ -17,17 +17,16 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from gateway.broker import EmbeddedBroker
-from gateway.callouts import CalloutEngine, RetryPolicy
+from gateway.callouts import RetryPolicy
 from gateway.config import GatewayConfig
 from gateway.health import RadioStates, health_payload
-from gateway.inbound import InboundLimits, InboundRouter
-from gateway.incidents import IncidentService
+from gateway.inbound import InboundLimits
 from gateway.logging import get_logger
 from gateway.mqtt import MqttBridge
 from gateway.mqtt_settings import MqttSettings, TlsFiles
 from gateway.publisher import Publisher
 from gateway.rate_limit import CalloutRateLimit
-from gateway.relay import StatusRelay
+from gateway.services import build_services
 from gateway.store import OutboxMessage, Store
 from hardware.link import LinkSettings
 from hardware.pool import RadioPool
@@ -201,41 +200,19 @@ class Gateway:
                 task.add_done_callback(_quiet)
 
         radios = RadioStates([t.name for t in terminals], on_change=on_radio_change)
-        incidents = IncidentService(
-            store=store,
-            publisher=publisher,
-            backend=backend,
-            notify_outbox=notify,
-            idle_release_s=config.talkgroups.idle_release_minutes * 60.0,
-        )
         if pool is None:
             raise SystemExit("no radios configured: give --radio or [[radios]]")
-        engine = CalloutEngine(
+        services = build_services(
             store=store,
             publisher=publisher,
             radios=pool,
+            backend=backend,
+            table=table,
+            radio_states=radios,
             notify_outbox=notify,
             retry=RetryPolicy(config.callouts.retry_initial_s, config.callouts.retry_max_s),
-            groups=incidents,
             policy_warnings=config.policy.require_ambulance_with_first_responder,
-        )
-        relay = StatusRelay(
-            store=store,
-            publisher=publisher,
-            table=table,
-            callouts=engine,
-            incidents=incidents,
-            radios=radios,
-            notify_outbox=notify,
-        )
-        router = InboundRouter(
-            topics=topics,
-            store=store,
-            publisher=publisher,
-            callouts=engine,
-            incidents=incidents,
-            pool=pool,
-            notify_outbox=notify,
+            idle_release_s=config.talkgroups.idle_release_minutes * 60.0,
             limits=InboundLimits(
                 max_payload_bytes=config.limits.max_payload_bytes,
                 max_text_length=config.callouts.max_text_length,
@@ -245,6 +222,12 @@ class Gateway:
             ),
             # Per instance: MQTT does not name the publisher (gateway/rate_limit.py).
             rate_limit=CalloutRateLimit(config.limits.callouts_per_minute_per_client),
+        )
+        incidents, engine, relay, router = (
+            services.incidents,
+            services.engine,
+            services.relay,
+            services.router,
         )
         version_text = gateway_version()
         outbox = StoreOutbox(store)

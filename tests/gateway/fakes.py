@@ -25,6 +25,7 @@ from gateway.inbound import InboundLimits, InboundRouter
 from gateway.incidents import IncidentService
 from gateway.publisher import Publisher
 from gateway.relay import StatusRelay
+from gateway.services import build_services
 from gateway.store import Store
 from hardware.delivery import ReportLevel, SendOutcome
 from hardware.talkgroups import (
@@ -333,44 +334,26 @@ def make_harness(
     def notify() -> None:
         notified.append(1)
 
-    incidents = IncidentService(
-        store=store,
-        publisher=publisher,
-        backend=backend,
-        notify_outbox=notify,
-        idle_release_s=idle_release_s,
-        clock=clock,
-    )
-    engine = CalloutEngine(
+    radios = RadioStates(["gw1"])
+    services = build_services(
         store=store,
         publisher=publisher,
         radios=radio,
+        backend=backend,
+        table=StatusTable.from_toml(STATUS_TABLE_PATH.read_text(encoding="utf-8")),
+        radio_states=radios,
         notify_outbox=notify,
         retry=retry or RetryPolicy(initial_s=2.0, max_s=30.0, jitter=0.0),
-        groups=incidents,
         policy_warnings=policy_warnings,
-        clock=clock,
-    )
-    radios = RadioStates(["gw1"])
-    relay = StatusRelay(
-        store=store,
-        publisher=publisher,
-        table=StatusTable.from_toml(STATUS_TABLE_PATH.read_text(encoding="utf-8")),
-        callouts=engine,
-        incidents=incidents,
-        radios=radios,
-        notify_outbox=notify,
-        clock=clock,
-    )
-    router = InboundRouter(
-        topics=topics,
-        store=store,
-        publisher=publisher,
-        callouts=engine,
-        incidents=incidents,
-        pool=radio,
-        notify_outbox=notify,
+        idle_release_s=idle_release_s,
         limits=limits,
+        clock=clock,
+    )
+    incidents, engine, relay, router = (
+        services.incidents,
+        services.engine,
+        services.relay,
+        services.router,
     )
     return Harness(
         store=store,
