@@ -111,7 +111,6 @@ class CalloutEngine:
         self._clock = clock
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
-        self._deadlines: dict[str, float] = {}
 
     # ---- accepting -------------------------------------------------------------------
 
@@ -128,7 +127,8 @@ class CalloutEngine:
             talkgroup=request.wants_talkgroup,
             priority=request.priority,
         )
-        with self._store.transaction(now) as tx:
+        # The one commit that must survive power loss: "accepted ⇒ cannot be lost".
+        with self._store.transaction(now, durable=True) as tx:
             tx.audit(
                 "inbound_request",
                 request.callout_id,
@@ -155,7 +155,6 @@ class CalloutEngine:
                 self._publisher.timeline_of(tx, request.incident_id)
             else:
                 self._publish_current_state(tx, acceptance)
-        self._deadlines[request.callout_id] = acceptance.callout.deadline_at
         self._notify()
         self._wake.set()
         _log.info(
@@ -224,37 +223,25 @@ class CalloutEngine:
                 # An expired one is left to ``_expire``: its reason is the deadline, not us.
                 if send.state == "sent" and send.send_id not in expired:
                     tx.record_retrying(send.send_id, reason="gateway_restart", next_attempt_at=now)
-        for callout in self._store.active_callouts():
-            self._deadlines[callout.callout_id] = callout.deadline_at
 
     def _tick(self) -> float | None:
-        """Start due sends, end expired ones; return seconds until the next thing to do."""
+        """Start due sends, end expired ones; return seconds until the next thing to do.
+
+        Runs on every wake-up (each acceptance, each finished try), so it reads only ids and
+        times and builds a record only for a send it starts: with many sends in flight the
+        cost per wake-up stays a query, not a record per unfinished send.
+        """
         now = self._clock()
         self._expire(now)
-        for send in self._store.sends_due(now):
-            if send.send_id not in self._in_flight:
-                self._start(send)
-        wake_at: float | None = None
-        for send in self._store.unfinished_sends():
-            if send.send_id in self._in_flight:
-                continue
-            deadline = self._deadline_of(send.callout_id)
-            candidates = [deadline]
-            if send.state == "pending" and send.next_attempt_at is not None:
-                candidates.append(send.next_attempt_at)
-            soonest = min(candidates)
-            wake_at = soonest if wake_at is None else min(wake_at, soonest)
-        if wake_at is None:
-            return None
-        return max(0.01, wake_at - now)
-
-    def _deadline_of(self, callout_id: str) -> float:
-        deadline = self._deadlines.get(callout_id)
-        if deadline is None:
-            record = self._store.callout(callout_id)
-            deadline = record.deadline_at if record else self._clock()
-            self._deadlines[callout_id] = deadline
-        return deadline
+        for send_id in self._store.due_send_ids(now):
+            if send_id not in self._in_flight:
+                send = self._store.send(send_id)
+                if send is not None:
+                    self._start(send)
+        for send_id, at in self._store.send_wakeups():
+            if send_id not in self._in_flight:
+                return max(0.01, at - now)
+        return None
 
     def _expire(self, now: float) -> None:
         expired = [s for s in self._store.expired_sends(now) if s.send_id not in self._in_flight]

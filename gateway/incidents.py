@@ -211,7 +211,7 @@ class IncidentService:
 
     async def close(self, incident_id: str, *, reason: str | None) -> bool:
         """Close the incident's timeline and release its group; False if unknown or closed."""
-        with self._store.transaction() as tx:
+        with self._store.transaction(durable=True) as tx:
             closed = tx.close_incident(incident_id, reason=reason)
             if closed is not None:
                 self._publisher.timeline_of(tx, incident_id)

@@ -95,7 +95,9 @@ class StatusRelay:
         label = entry.label if entry is not None else None
         if value == 0 and meaning is None:
             meaning = _EMERGENCY
-        with self._store.transaction(self._clock()) as tx:
+        # An emergency is the one indication a unit will not repeat: commit it durably (the
+        # store's class docstring says what the other, ``NORMAL``, commits risk).
+        with self._store.transaction(self._clock(), durable=value == 0) as tx:
             tx.audit(
                 "radio_indication",
                 f"unit:{issi}",

@@ -20,6 +20,8 @@ STORE_FILENAME: Final = "tetragw.sqlite3"
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 Clock = Callable[[], float]
 
+_LEVELS: Final[tuple[Synchronous, ...]] = ("OFF", "NORMAL", "FULL", "EXTRA")
+
 
 def store_path(data_dir: str | Path) -> Path:
     """Where the store (and the audit trail in it) lives for ``data_dir``."""
@@ -30,16 +32,35 @@ class Store(StoreReader):
     """The durable store: one SQLite file in WAL mode, one connection, one thread.
 
     Opening creates the file (and missing parent directories) and applies migrations. Pragmas:
-    ``journal_mode=WAL``; ``synchronous=FULL`` by default, so a committed transaction — an
-    ``accepted`` callout — survives power loss (``NORMAL`` trades that for speed);
-    ``foreign_keys=ON``; ``secure_delete=ON`` so deleted personal data is overwritten.
+    ``journal_mode=WAL``; ``foreign_keys=ON``; ``secure_delete=ON`` so deleted personal data is
+    overwritten.
+
+    Durability is chosen per transaction (``PRAGMA synchronous`` may change between the
+    transactions of one connection). A ``durable=True`` transaction — the acceptance of a
+    callout, the closing of an incident — commits with ``synchronous`` (``FULL`` by default):
+    once it returns it survives power loss. Every other transaction commits with ``NORMAL``
+    (or ``synchronous`` if that is lower): in WAL mode it survives a crash of the process
+    (SIGKILL) but a power loss may take the last of them back; the next durable commit syncs
+    the WAL, and with it every earlier commit. What such a loss can undo is progress the
+    engine re-derives after a restart — a send recorded ``sent``/``delivered`` is sent again
+    (at-least-once, as after any restart), an outbox confirmation is published again, a
+    status or position cache is refreshed by the next one — never an ``accepted`` callout.
+    See docs/performance.md.
 
     Reads are the :class:`StoreReader` queries; writes go through :meth:`transaction`. The
     store is synchronous and not thread-safe: the asyncio engine calls it directly from the
     event-loop thread (a transaction takes well under a millisecond plus the fsync).
     """
 
-    __slots__ = ("_checkpoint_after_erase", "_clock", "_in_transaction", "path")
+    __slots__ = (
+        "_checkpoint_after_erase",
+        "_clock",
+        "_current_sync",
+        "_durable_sync",
+        "_in_transaction",
+        "_light_sync",
+        "path",
+    )
 
     def __init__(
         self,
@@ -49,7 +70,7 @@ class Store(StoreReader):
         clock: Clock = time.time,
         checkpoint_after_erase: bool = True,
     ) -> None:
-        if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+        if synchronous not in _LEVELS:
             raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -69,6 +90,9 @@ class Store(StoreReader):
         self._clock = clock
         self._in_transaction = False
         self._checkpoint_after_erase = checkpoint_after_erase
+        self._durable_sync: Synchronous = synchronous
+        self._light_sync: Synchronous = min(synchronous, "NORMAL", key=_LEVELS.index)
+        self._current_sync: Synchronous = synchronous
 
     @classmethod
     def in_data_dir(
@@ -96,14 +120,22 @@ class Store(StoreReader):
         return self._clock()
 
     @contextmanager
-    def transaction(self, now: float | None = None) -> Iterator[Transaction]:
+    def transaction(
+        self, now: float | None = None, *, durable: bool = False
+    ) -> Iterator[Transaction]:
         """One SQLite transaction (``BEGIN IMMEDIATE``): commits when the block ends, rolls
         back everything — state, outbox, audit — if it raises. ``now`` defaults to the clock.
 
+        ``durable=True`` commits with the store's ``synchronous`` level (survives power loss
+        when ``FULL``); otherwise with ``NORMAL`` (survives a process crash; see the class).
         Not reentrant: a nested call raises ``RuntimeError``.
         """
         if self._in_transaction:
             raise RuntimeError("store transactions do not nest")
+        level = self._durable_sync if durable else self._light_sync
+        if level != self._current_sync:
+            self._conn.execute(f"PRAGMA synchronous = {level}")
+            self._current_sync = level
         tx = Transaction(self._conn, self._clock() if now is None else now)
         self._in_transaction = True
         try:

@@ -66,6 +66,29 @@ class StoreReader:
             (now, now),
         )
 
+    def due_send_ids(self, now: float) -> list[int]:
+        """The ids of :meth:`sends_due`, in the same order, without building the records:
+        what the engine polls on every wake-up (most due sends are already in flight)."""
+        rows = self._conn.execute(
+            "SELECT send_id FROM sends"
+            " WHERE state = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
+            " AND callout_id IN (SELECT callout_id FROM callouts WHERE deadline_at > ?)"
+            " ORDER BY COALESCE(next_attempt_at, 0), send_id",
+            (now, now),
+        ).fetchall()
+        return [int(row[0]) for row in rows]
+
+    def send_wakeups(self) -> list[tuple[int, float]]:
+        """``(send_id, at)`` for every unfinished send, earliest ``at`` first: its callout's
+        deadline, or a ``pending`` send's next try when that is sooner."""
+        rows = self._conn.execute(
+            "SELECT s.send_id, CASE WHEN s.state = 'pending' AND s.next_attempt_at IS NOT NULL"
+            " THEN MIN(s.next_attempt_at, c.deadline_at) ELSE c.deadline_at END AS at"
+            " FROM sends s JOIN callouts c ON c.callout_id = s.callout_id"
+            " WHERE s.state IN ('pending', 'sent') ORDER BY at, s.send_id"
+        ).fetchall()
+        return [(int(row[0]), float(row[1])) for row in rows]
+
     def expired_sends(self, now: float) -> list[SendRecord]:
         """Unfinished sends whose callout's deadline is ≤ ``now``: due for ``unreached``."""
         return self._sends(
