@@ -23,7 +23,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from gateway.audit import redact_text
 from gateway.logging import get_logger
@@ -38,7 +38,7 @@ from gateway.store import (
     UnitAssignment,
 )
 from hardware.delivery import ReportLevel, SendOutcome
-from protocols.dispatch import CalloutRequest
+from protocols.dispatch import CalloutEventKind, CalloutRequest
 
 _log = get_logger("tetragw.callouts")
 
@@ -349,54 +349,46 @@ class CalloutEngine:
         """Record that the network took ``send_id``'s text (once per try; later calls for the
         same try change nothing)."""
         updated = tx.record_sent(send_id, radio=radio or "unknown", message_refs=message_refs)
-        if updated is None:
-            return
-        callout = tx.callout(updated.callout_id)
-        if callout is None:
-            return
-        self._publisher.callout_event(
-            tx,
-            callout_id=callout.callout_id,
-            incident_id=callout.incident_id,
-            event="sent",
-            issi=updated.issi,
-            attempt=updated.attempts,
-        )
+        if updated is not None:
+            self._send_event(tx, updated, "sent")
 
     def delivered(self, tx: Transaction, send_id: int, *, read: bool = False) -> None:
         """Record that the unit confirmed receipt (or reading) of ``send_id``'s text."""
         before = tx.send(send_id)
         if before is None or before.state in ("unreached", "read"):
             return
-        callout = tx.callout(before.callout_id)
-        if callout is None:
-            return
-        ids = {"callout_id": callout.callout_id, "incident_id": callout.incident_id}
         if before.state in ("pending", "sent") and tx.record_delivered(send_id):
-            self._publisher.callout_event(
-                tx, **ids, event="delivered", issi=before.issi, attempt=max(1, before.attempts)
-            )
-            self._publisher.timeline_of(tx, callout.incident_id)
+            incident_id = self._send_event(tx, before, "delivered")
+            if incident_id is not None:
+                self._publisher.timeline_of(tx, incident_id)
         if read and tx.record_read(send_id):
-            self._publisher.callout_event(
-                tx, **ids, event="read", issi=before.issi, attempt=max(1, before.attempts)
-            )
+            self._send_event(tx, before, "read")
 
     def _unreached(self, tx: Transaction, send: SendRecord, reason: str) -> None:
-        callout = tx.callout(send.callout_id)
-        if callout is None or tx.record_unreached(send.send_id, reason=reason) is None:
+        if tx.record_unreached(send.send_id, reason=reason) is None:
             return
+        incident_id = self._send_event(tx, send, "unreached", reason=reason)
+        if incident_id is not None:
+            self._publisher.timeline_of(tx, incident_id)
+        _log.warning("unit_unreached", callout_id=send.callout_id, issi=send.issi, reason=reason)
+
+    def _send_event(
+        self, tx: Transaction, send: SendRecord, event: CalloutEventKind, **fields: Any
+    ) -> str | None:
+        """Publish ``event`` for ``send`` on its callout's topic; its incident id (or None)."""
+        callout = tx.callout(send.callout_id)
+        if callout is None:
+            return None
         self._publisher.callout_event(
             tx,
             callout_id=callout.callout_id,
             incident_id=callout.incident_id,
-            event="unreached",
+            event=event,
             issi=send.issi,
             attempt=max(1, send.attempts),
-            reason=reason,
+            **fields,
         )
-        self._publisher.timeline_of(tx, callout.incident_id)
-        _log.warning("unit_unreached", callout_id=callout.callout_id, issi=send.issi, reason=reason)
+        return callout.incident_id
 
     @property
     def in_flight(self) -> int:
