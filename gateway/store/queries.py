@@ -20,6 +20,12 @@ from gateway.store.records import (
     UnitStatusRecord,
 )
 
+# The engine polls the unfinished sends on every wake-up. These clauses let SQLite use the
+# partial indexes (``sends_unfinished``, ``callouts_active_deadline``), so a poll costs what is
+# in flight, not the months of finished sends and callouts the file also holds.
+_UNFINISHED = "INDEXED BY sends_unfinished WHERE state IN ('pending', 'sent')"
+_ACTIVE_CALLOUTS = "SELECT callout_id FROM callouts WHERE state = 'active'"
+
 
 class StoreReader:
     """Queries over one connection (rows come back as :class:`sqlite3.Row`)."""
@@ -54,14 +60,15 @@ class StoreReader:
 
     def unfinished_sends(self) -> list[SendRecord]:
         """Every send not final (``pending`` or ``sent``): what a restart must resume."""
-        return self._sends("WHERE state IN ('pending', 'sent') ORDER BY send_id", ())
+        return self._sends(f"{_UNFINISHED} ORDER BY send_id", ())
 
     def sends_due(self, now: float) -> list[SendRecord]:
         """Pending sends whose next try is due (``next_attempt_at`` unset or ≤ ``now``) and
         whose callout's deadline has not passed, oldest first."""
         return self._sends(
-            "WHERE state = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
-            " AND callout_id IN (SELECT callout_id FROM callouts WHERE deadline_at > ?)"
+            f"{_UNFINISHED} AND state = 'pending'"
+            " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
+            f" AND callout_id IN ({_ACTIVE_CALLOUTS} AND deadline_at > ?)"
             " ORDER BY COALESCE(next_attempt_at, 0), send_id",
             (now, now),
         )
@@ -70,9 +77,9 @@ class StoreReader:
         """The ids of :meth:`sends_due`, in the same order, without building the records:
         what the engine polls on every wake-up (most due sends are already in flight)."""
         rows = self._conn.execute(
-            "SELECT send_id FROM sends"
-            " WHERE state = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
-            " AND callout_id IN (SELECT callout_id FROM callouts WHERE deadline_at > ?)"
+            f"SELECT send_id FROM sends {_UNFINISHED} AND state = 'pending'"  # noqa: S608
+            " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
+            f" AND callout_id IN ({_ACTIVE_CALLOUTS} AND deadline_at > ?)"
             " ORDER BY COALESCE(next_attempt_at, 0), send_id",
             (now, now),
         ).fetchall()
@@ -84,7 +91,8 @@ class StoreReader:
         rows = self._conn.execute(
             "SELECT s.send_id, CASE WHEN s.state = 'pending' AND s.next_attempt_at IS NOT NULL"
             " THEN MIN(s.next_attempt_at, c.deadline_at) ELSE c.deadline_at END AS at"
-            " FROM sends s JOIN callouts c ON c.callout_id = s.callout_id"
+            " FROM sends s INDEXED BY sends_unfinished JOIN callouts c"
+            " ON c.callout_id = s.callout_id"
             " WHERE s.state IN ('pending', 'sent') ORDER BY at, s.send_id"
         ).fetchall()
         return [(int(row[0]), float(row[1])) for row in rows]
@@ -92,8 +100,8 @@ class StoreReader:
     def expired_sends(self, now: float) -> list[SendRecord]:
         """Unfinished sends whose callout's deadline is ≤ ``now``: due for ``unreached``."""
         return self._sends(
-            "WHERE state IN ('pending', 'sent') AND callout_id IN"
-            " (SELECT callout_id FROM callouts WHERE deadline_at <= ?) ORDER BY send_id",
+            f"{_UNFINISHED} AND callout_id IN ({_ACTIVE_CALLOUTS} AND deadline_at <= ?)"
+            " ORDER BY send_id",
             (now,),
         )
 
@@ -125,8 +133,9 @@ class StoreReader:
     def next_wakeup(self) -> float | None:
         """Earliest time at which a pending retry falls due or an active deadline passes."""
         row = self._conn.execute(
-            "SELECT MIN(t) FROM ("
-            " SELECT MIN(COALESCE(next_attempt_at, 0)) AS t FROM sends WHERE state = 'pending'"
+            "SELECT MIN(t) FROM ("  # noqa: S608 - constant clauses only
+            f" SELECT MIN(COALESCE(next_attempt_at, 0)) AS t FROM sends {_UNFINISHED}"
+            " AND state = 'pending'"
             " UNION ALL SELECT MIN(deadline_at) FROM callouts WHERE state = 'active')"
         ).fetchone()
         return None if row[0] is None else float(row[0])
