@@ -100,6 +100,7 @@ class CalloutEngine:
         groups: GroupInstructions | None = None,
         policy_warnings: bool = True,
         clock: Callable[[], float] = time.time,
+        min_tick_interval_s: float = 0.02,
     ) -> None:
         self._store = store
         self._publisher = publisher
@@ -111,6 +112,8 @@ class CalloutEngine:
         self._clock = clock
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
+        self._running = False
+        self._min_tick_interval_s = min_tick_interval_s
 
     # ---- accepting -------------------------------------------------------------------
 
@@ -156,7 +159,13 @@ class CalloutEngine:
             else:
                 self._publish_current_state(tx, acceptance)
         self._notify()
-        self._wake.set()
+        if self._running and acceptance.created:
+            # The fast path to the radio: no waiting for the loop's next wake-up.
+            for send in acceptance.sends:
+                if send.state == "pending" and send.send_id not in self._in_flight:
+                    self._start(send)
+        else:
+            self._wake.set()
         _log.info(
             "callout_accepted" if acceptance.created else "callout_duplicate",
             callout_id=request.callout_id,
@@ -198,13 +207,18 @@ class CalloutEngine:
     async def run(self) -> None:
         """Resume what a previous run left, then start every send when it falls due."""
         self._resume()
+        self._running = True
         try:
             while True:
                 self._wake.clear()
                 timeout = self._tick()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
+                # A burst of finished sends wakes the loop once, not once each: a tick reads
+                # every unfinished send, and retries and deadlines are seconds apart anyway.
+                await asyncio.sleep(self._min_tick_interval_s)
         finally:
+            self._running = False
             for task in list(self._in_flight.values()):
                 task.cancel()
             for task in list(self._in_flight.values()):

@@ -49,6 +49,7 @@ def build_services(
     limits: InboundLimits | None = None,
     rate_limit: CalloutRateLimit | None = None,
     clock: Callable[[], float] = time.time,
+    min_tick_interval_s: float = 0.02,
 ) -> Services:
     """Wire the incident service, the callout engine, the status relay and the router."""
     incidents = IncidentService(
@@ -68,6 +69,7 @@ def build_services(
         groups=incidents,
         policy_warnings=policy_warnings,
         clock=clock,
+        min_tick_interval_s=min_tick_interval_s,
     )
     relay = StatusRelay(
         store=store,

@@ -348,6 +348,8 @@ def make_harness(
         idle_release_s=idle_release_s,
         limits=limits,
         clock=clock,
+        # The fake clock jumps; a real pause between wake-ups would let it outrun the engine.
+        min_tick_interval_s=0.0,
     )
     incidents, engine, relay, router = (
         services.incidents,
