@@ -207,6 +207,8 @@ class CalloutsSection(_Section):
     default_deadline_s: int = Field(default=60, ge=DEADLINE_MIN_S, le=DEADLINE_MAX_S)
     retry_initial_s: float = Field(default=2.0, gt=0, le=600)
     retry_max_s: float = Field(default=30.0, gt=0, le=3600)
+    #: How long one try waits for the unit's delivery report before it is tried again.
+    attempt_timeout_s: float = Field(default=20.0, ge=1, le=3600)
     max_text_length: int = Field(default=1000, ge=1, le=10000)
     max_units: int = Field(default=MAX_UNITS, ge=1, le=MAX_UNITS)
 

@@ -210,7 +210,11 @@ class Gateway:
             table=table,
             radio_states=radios,
             notify_outbox=notify,
-            retry=RetryPolicy(config.callouts.retry_initial_s, config.callouts.retry_max_s),
+            retry=RetryPolicy(
+                config.callouts.retry_initial_s,
+                config.callouts.retry_max_s,
+                attempt_timeout_s=config.callouts.attempt_timeout_s,
+            ),
             policy_warnings=config.policy.require_ambulance_with_first_responder,
             idle_release_s=config.talkgroups.idle_release_minutes * 60.0,
             limits=InboundLimits(
