@@ -23,7 +23,10 @@ FINAL_DELIVERED = frozenset({"delivered", "read"})
 #: Faults during which a duplicate at a unit is expected (a send in flight was forgotten).
 DUPLICATE_CAUSES = frozenset({"gateway_kill", "radio_reboot", "radio_disconnect", "drop_reports"})
 #: Faults during which a unit's status may be lost on the way (nobody reads the line).
-STATUS_LOSS_CAUSES = frozenset({"gateway_kill", "radio_disconnect"})
+#: Faults during which a unit's status can be lost or delayed before the gateway sees it: nobody
+#: reads the radio (kill, disconnect), or the radio itself is off (reboot: what it held is
+#: gone, and the network retries the unit's status later, after statuses the unit sent next).
+STATUS_LOSS_CAUSES = frozenset({"gateway_kill", "radio_disconnect", "radio_reboot"})
 _DUPLICATE_MARGIN_S = 2.0
 _STATUS_MARGIN_BEFORE_S = 2.0
 _STATUS_MARGIN_AFTER_S = 12.0  # the unit re-sends for status_retries * status_retry_s
@@ -225,6 +228,20 @@ def status_exposed(probe: ProbeRecord, faults: Sequence[FaultRecord]) -> bool:
     )
 
 
+def _nearest_fault(at: float, faults: Sequence[FaultRecord]) -> str:
+    """Where ``at`` lies against the closest fault of any kind, to tell a loss's cause."""
+    if not faults:
+        return ""
+    fault = min(
+        faults,
+        key=lambda f: 0.0 if f.start <= at <= f.end else min(abs(at - f.start), abs(at - f.end)),
+    )
+    return (
+        f" (sent {at - fault.start:+.1f} s from the start of {fault.kind} on {fault.target},"
+        f" which lasted {fault.end - fault.start:.1f} s)"
+    )
+
+
 def check_statuses(
     findings: ChaosFindings,
     probes: Sequence[ProbeRecord],
@@ -248,13 +265,19 @@ def check_statuses(
             findings.statuses_received += 1
             if values.count(probe.value) > 1:
                 findings.fail(f"status {probe.value:#x} of {probe.issi} published twice")
-            order[probe.issi].append(values.index(probe.value))
+            # A status held back by the network during a fault may arrive after later ones;
+            # the order of every other status is the gateway's to keep.
+            if not status_exposed(probe, causes):
+                order[probe.issi].append(values.index(probe.value))
             continue
         if status_exposed(probe, causes):
             findings.statuses_exposed_lost += 1
         else:
             findings.statuses_lost += 1
-            findings.fail(f"status {probe.value:#x} of unit {probe.issi} never reached dispatch")
+            findings.fail(
+                f"status {probe.value:#x} of unit {probe.issi} never reached dispatch"
+                f"{_nearest_fault(probe.sent_at, faults)}"
+            )
     for issi, positions in order.items():
         if positions != sorted(positions):
             findings.statuses_out_of_order += 1

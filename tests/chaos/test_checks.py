@@ -109,6 +109,12 @@ def test_statuses_lost_or_reordered_fail_unless_the_line_was_dead() -> None:
     check_statuses(excused, probes, only_second, [FaultRecord("gateway_kill", "", 999.0, 1001.0)])
     assert excused.statuses_exposed_lost == 1
     assert excused.ok
+    held_back = ChaosFindings()
+    check_statuses(
+        held_back, probes, reordered, [FaultRecord("radio_reboot", "gw1", 999.0, 1001.0)]
+    )
+    assert held_back.statuses_out_of_order == 0  # the first was sent while its radio was off
+    assert held_back.ok
 
 
 def test_plan_is_the_same_for_the_same_seed_and_spaces_disruptive_faults() -> None:
