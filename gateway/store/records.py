@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
-from typing import Final, Literal
+from dataclasses import dataclass, fields
+from typing import Any, Final, Literal, TypeVar, cast
 
 SendState = Literal["pending", "sent", "delivered", "read", "unreached"]
 FINAL_SEND_STATES: Final[frozenset[str]] = frozenset({"delivered", "read", "unreached"})
@@ -28,6 +28,16 @@ TIMELINE_MEANINGS: Final[dict[str, str]] = {
 
 ENDED_BY_DISPATCH: Final = "dispatch"
 """``ended_by`` of a unit whose mission ended because dispatch closed the incident."""
+
+
+_Record = TypeVar("_Record")
+
+
+def from_columns(cls: type[_Record], row: sqlite3.Row, **converted: object) -> _Record:
+    """A record from the row's columns of the same names as its fields; ``converted`` gives
+    the fields whose column needs converting (SQLite has no bool, tuple or bytes view)."""
+    names = [f.name for f in fields(cast(Any, cls))]
+    return cls(**{name: converted[name] if name in converted else row[name] for name in names})
 
 
 class StoreError(Exception):
@@ -93,17 +103,7 @@ class CalloutRecord:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> CalloutRecord:
-        return cls(
-            row["callout_id"],
-            row["incident_id"],
-            row["priority"],
-            bool(row["talkgroup"]),
-            row["created_at"],
-            row["deadline_at"],
-            row["text_sha256"],
-            row["text_length"],
-            row["state"],
-        )
+        return from_columns(cls, row, talkgroup=bool(row["talkgroup"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,22 +137,8 @@ class SendRecord:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> SendRecord:
-        return cls(
-            row["send_id"],
-            row["callout_id"],
-            row["issi"],
-            row["role"],
-            row["state"],
-            row["attempts"],
-            row["next_attempt_at"],
-            row["last_reason"],
-            row["radio"],
-            tuple(int(ref) for ref in json.loads(row["message_refs"])),
-            row["sent_at"],
-            row["delivered_at"],
-            row["read_at"],
-            row["final_at"],
-            row["updated_at"],
+        return from_columns(
+            cls, row, message_refs=tuple(int(ref) for ref in json.loads(row["message_refs"]))
         )
 
 
@@ -187,15 +173,7 @@ class IncidentRecord:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> IncidentRecord:
-        return cls(
-            row["incident_id"],
-            row["priority"],
-            row["gssi"],
-            row["talkgroup_state"],
-            row["opened_at"],
-            row["closed_at"],
-            row["close_reason"],
-        )
+        return from_columns(cls, row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,17 +200,8 @@ class TimelineUnit:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> TimelineUnit:
-        return cls(
-            row["issi"],
-            row["role"],
-            row["alerted_at"],
-            row["delivered_at"],
-            row["acknowledged_at"],
-            row["en_route_at"],
-            row["on_scene_at"],
-            row["ended_at"],
-            row["ended_by"],
-            row["unreached_at"] if row["delivered_at"] is None else None,
+        return from_columns(
+            cls, row, unreached_at=row["unreached_at"] if row["delivered_at"] is None else None
         )
 
 
@@ -258,15 +227,7 @@ class UnitStatusRecord:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> UnitStatusRecord:
-        return cls(
-            row["issi"],
-            row["value"],
-            row["meaning"],
-            row["label"],
-            row["incident_id"],
-            row["radio"],
-            row["at"],
-        )
+        return from_columns(cls, row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,11 +257,4 @@ class OutboxMessage:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> OutboxMessage:
-        return cls(
-            row["seq"],
-            row["topic"],
-            bytes(row["payload"]),
-            row["qos"],
-            bool(row["retain"]),
-            row["created_at"],
-        )
+        return from_columns(cls, row, payload=bytes(row["payload"]), retain=bool(row["retain"]))

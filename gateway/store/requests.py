@@ -11,6 +11,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from gateway import audit
+from gateway.store.records import from_columns
 from gateway.store.writes import TransactionBase
 
 
@@ -28,15 +29,7 @@ class UnitRequestRecord:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> UnitRequestRecord:
-        return cls(
-            row["request_id"],
-            row["issi"],
-            row["status"],
-            row["text"],
-            row["state"],
-            row["outcome"],
-            row["deadline_at"],
-        )
+        return from_columns(cls, row)
 
 
 _SELECT = (
