@@ -26,6 +26,8 @@ from urllib.request import Request, urlopen
 
 import aiomqtt
 
+from tests.integration.mosquitto import MosquittoBroker
+
 ROOT = "tetragw/v1/"
 
 
@@ -360,9 +362,7 @@ class System:
 @contextlib.asynccontextmanager
 async def running_system(
     workdir: Path,
-    broker_url: str,
-    broker_host: str,
-    broker_port: int,
+    broker: MosquittoBroker,
     *,
     emulator_args: Sequence[str] = (),
     radios: Sequence[str] = ("gw1",),
@@ -382,7 +382,7 @@ async def running_system(
         config.write_text(config_text)
     gateway = GatewayProcess(
         workdir,
-        broker_url=broker_url,
+        broker_url=broker.url,
         radios=[emulator.radio_url(name) for name in radios],
         talkgroups=f"emulator://{emulator.ready_file}" if talkgroups == "emulator" else talkgroups,
         config=config,
@@ -390,7 +390,7 @@ async def running_system(
         gateway_id=f"gw-{uuid.uuid4().hex[:8]}",
     )
     try:
-        async with Dispatch(broker_host, broker_port, persistent=persistent_dispatch) as dispatch:
+        async with Dispatch(broker.host, broker.port, persistent=persistent_dispatch) as dispatch:
             gateway.start()
             await dispatch.wait_online(gateway.gateway_id)
             yield System(dispatch, emulator, gateway)

@@ -29,9 +29,7 @@ async def test_unit_out_of_coverage_is_retried_then_unreached_once_while_others_
 ) -> None:
     async with running_system(
         tmp_path,
-        mosquitto.url,
-        mosquitto.host,
-        mosquitto.port,
+        mosquitto,
         emulator_args=("--units", "2040101-2040103"),
     ) as system:
         dispatch = system.dispatch
@@ -67,9 +65,7 @@ async def test_duplicated_callout_alerts_nobody_twice_and_is_answered_with_the_c
 ) -> None:
     async with running_system(
         tmp_path,
-        mosquitto.url,
-        mosquitto.host,
-        mosquitto.port,
+        mosquitto,
         emulator_args=("--units", "2040101-2040103"),
     ) as system:
         dispatch = system.dispatch
@@ -114,9 +110,7 @@ async def test_every_unit_is_delivered_after_the_radio_reboots_mid_callout(
     issis = list(range(2040101, 2040107))
     async with running_system(
         tmp_path,
-        mosquitto.url,
-        mosquitto.host,
-        mosquitto.port,
+        mosquitto,
         # A slow air interface (1 s each way) keeps the sends in flight when the radio goes down.
         emulator_args=("--units", "2040101-2040106", "--sds-delay-ms", "1000"),
     ) as system:

@@ -100,9 +100,7 @@ async def test_hostile_payloads_are_answered_on_errors_without_their_values(
 ) -> None:
     async with running_system(
         tmp_path,
-        mosquitto.url,
-        mosquitto.host,
-        mosquitto.port,
+        mosquitto,
         emulator_args=("--units", "2040101-2040102"),
     ) as system:
         dispatch = system.dispatch
@@ -153,9 +151,7 @@ async def test_unit_text_emergency_and_position_reach_dispatch(
 ) -> None:
     async with running_system(
         tmp_path,
-        mosquitto.url,
-        mosquitto.host,
-        mosquitto.port,
+        mosquitto,
         emulator_args=("--units", "2040101-2040102"),
     ) as system:
         dispatch, emulator = system.dispatch, system.emulator
@@ -196,9 +192,7 @@ async def test_unit_send_with_text_and_with_status_is_answered_on_request_events
 ) -> None:
     async with running_system(
         tmp_path,
-        mosquitto.url,
-        mosquitto.host,
-        mosquitto.port,
+        mosquitto,
         emulator_args=("--units", "2040101-2040102"),
     ) as system:
         dispatch, emulator = system.dispatch, system.emulator

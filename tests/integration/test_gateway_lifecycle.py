@@ -37,9 +37,7 @@ async def test_incident_close_releases_the_group_and_closes_the_timeline(
 ) -> None:
     async with running_system(
         tmp_path,
-        mosquitto.url,
-        mosquitto.host,
-        mosquitto.port,
+        mosquitto,
         # Silent units never end their mission: only dispatch can close the incident.
         emulator_args=("--units", "2040101-2040103", "--behaviour", "silent"),
     ) as system:
@@ -98,9 +96,7 @@ async def test_callout_text_stays_on_the_radio_path_and_the_audit_trail_verifies
     issis = [2040101, 2040102, 2040103]
     async with running_system(
         tmp_path,
-        mosquitto.url,
-        mosquitto.host,
-        mosquitto.port,
+        mosquitto,
         emulator_args=("--units", "2040101-2040104"),
     ) as system:
         dispatch, emulator, gateway = system.dispatch, system.emulator, system.gateway
@@ -170,9 +166,7 @@ async def test_pool_groups_are_named_in_the_callout_text_until_the_pool_runs_out
 ) -> None:
     async with running_system(
         tmp_path,
-        mosquitto.url,
-        mosquitto.host,
-        mosquitto.port,
+        mosquitto,
         emulator_args=("--units", "2040101-2040108", "--behaviour", "silent"),
         talkgroups="pool:9001-9003",
     ) as system:

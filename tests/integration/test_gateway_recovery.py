@@ -29,9 +29,7 @@ async def test_no_unit_loses_its_callout_when_the_gateway_is_killed_mid_callout(
 ) -> None:
     async with running_system(
         tmp_path,
-        mosquitto.url,
-        mosquitto.host,
-        mosquitto.port,
+        mosquitto,
         emulator_args=("--units", "2040101-2040106", "--sds-delay-ms", "300"),
     ) as system:
         dispatch, gateway = system.dispatch, system.gateway
@@ -66,9 +64,7 @@ async def test_nothing_is_lost_when_the_broker_restarts_mid_incident(
     issis = ISSIS[:4]
     async with running_system(
         tmp_path,
-        mosquitto.url,
-        mosquitto.host,
-        mosquitto.port,
+        mosquitto,
         # A slow air interface (1 s each way): the broker goes down before any report is back.
         emulator_args=("--units", "2040101-2040104", "--sds-delay-ms", "1000"),
         persistent_dispatch=True,

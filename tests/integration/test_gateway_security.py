@@ -303,9 +303,7 @@ async def test_configured_limits_refuse_callouts_without_paging_anyone(
     answered on ``errors`` (and ``rejected`` where the callout id is readable)."""
     async with running_system(
         tmp_path,
-        mosquitto.url,
-        mosquitto.host,
-        mosquitto.port,
+        mosquitto,
         emulator_args=("--units", "2040101-2040104"),
         config_text=LIMITS_CONFIG,
     ) as system:
