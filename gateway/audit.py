@@ -9,6 +9,11 @@ Triggers refuse UPDATE and DELETE on the table, so a quiet edit has to drop them
 chain still shows it. The hash of the latest entry is kept in ``audit_head`` (one row, updated
 in the same transaction), which is how a cut-off tail is told apart from a short trail.
 
+Writing is cheap on purpose — a relayed callout writes a dozen entries: an :class:`AuditChain`
+reads the head once per transaction, chains later entries in memory and writes the head once
+before COMMIT; each entry's ``data`` is JSON-encoded once and the hashed body is assembled
+around that encoding (:func:`entry_hash_of_json`), which is what :func:`entry_hash` computes.
+
 Personal data never enters the trail: callout text and any free text appear only as
 :func:`redact_text` (sha256 digest + length), and :func:`append_entry` refuses a ``data`` that
 holds a clear-text string under a ``text``/``reason_text``/``payload`` key.
@@ -18,9 +23,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any, Final, Literal, get_args
 
@@ -121,11 +128,15 @@ def redact_text(text: str | bytes) -> dict[str, str | int]:
     return {"sha256": hashlib.sha256(raw).hexdigest(), "length": len(text)}
 
 
+# What json.dumps(value, sort_keys=True, ...) builds per call, built once (encode() keeps no state).
+_CANONICAL_ENCODER: Final = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+)
+
+
 def canonical_json(value: object) -> str:
     """Deterministic JSON: sorted keys, no spaces, ASCII only, no NaN."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-    )
+    return _CANONICAL_ENCODER.encode(value)
 
 
 def entry_hash(
@@ -152,15 +163,190 @@ def entry_hash(
     return hashlib.sha256(prev_hash.encode("ascii") + body.encode("ascii")).hexdigest()
 
 
-def _refuse_clear_text(value: object, path: str = "data") -> None:
+def entry_hash_of_json(
+    prev_hash: str,
+    *,
+    seq: int,
+    at: float,
+    kind: str,
+    subject: str,
+    issi: int | None,
+    data_json: str,
+) -> str:
+    """:func:`entry_hash` from ``data_json``, the canonical JSON of the data *as stored*.
+
+    Equal to ``entry_hash(..., data=json.loads(data_json))`` whenever ``data_json`` is a fixed
+    point of ``canonical_json(json.loads(...))`` — true of anything :func:`canonical_json`
+    made from str-keyed dicts, lists, tuples, str, int, float, bool and None. The scalars are
+    encoded as ``json.dumps(..., ensure_ascii=True, allow_nan=False)`` does, so a NaN or
+    infinite ``at`` raises ``ValueError`` as there.
+    """
+    at_value = float(at)
+    if not math.isfinite(at_value):
+        raise ValueError(f"Out of range float values are not JSON compliant: {at_value!r}")
+    # Keys in sorted order, as canonical_json would emit them: at, data, issi, kind, seq, subject.
+    body = (
+        f'{{"at":{at_value!r},"data":{data_json},"issi":{_scalar_json(issi)},'
+        f'"kind":{_scalar_json(kind)},"seq":{_scalar_json(seq)},'
+        f'"subject":{_scalar_json(subject)}}}'
+    )
+    return hashlib.sha256((prev_hash + body).encode("ascii")).hexdigest()
+
+
+def _scalar_json(value: object) -> str:
+    """``canonical_json(value)`` for one scalar, without the encoder's set-up cost."""
+    if type(value) is str:
+        return encode_basestring_ascii(value)
+    if type(value) is int:
+        return int.__repr__(value)
+    if value is None:
+        return "null"
+    return canonical_json(value)
+
+
+# Exact types whose canonical JSON decodes to an equal value that re-encodes to the same text.
+_PLAIN_LEAVES: Final = frozenset({str, int, float, bool, type(None)})
+
+
+def _refuse_clear_text(value: object, path: str = "data") -> bool:
+    """Raise :class:`PersonalDataError` for a str/bytes under a :data:`_CLEAR_TEXT_KEYS` key
+    at any depth (the path names the first one, depth first); recurses into containers only.
+
+    Returns whether ``value`` is *plain*: only dicts with exact-str keys, lists, tuples and
+    :data:`_PLAIN_LEAVES` — then its canonical JSON is the one its stored form re-encodes to.
+    """
+    if type(value) is dict:
+        return _refuse_in_mapping(value, path)
+    if type(value) is list or type(value) is tuple:
+        return _refuse_in_items(value, path)
+    if type(value) in _PLAIN_LEAVES:
+        return True
+    # Subclasses and other mappings get the same refusal, and their hash the long way.
     if isinstance(value, Mapping):
-        for key, item in value.items():
-            if key in _CLEAR_TEXT_KEYS and isinstance(item, str | bytes):
-                raise PersonalDataError(f"{path}.{key}: use redact_text(), not clear text")
-            _refuse_clear_text(item, f"{path}.{key}")
+        _refuse_in_mapping(value, path)
     elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            _refuse_clear_text(item, f"{path}[{index}]")
+        _refuse_in_items(value, path)
+    return False
+
+
+def _refuse_in_mapping(value: Mapping[Any, Any], path: str) -> bool:
+    plain = True
+    for key, item in value.items():
+        if type(key) is not str:
+            plain = False
+        if key in _CLEAR_TEXT_KEYS and isinstance(item, str | bytes):
+            raise PersonalDataError(f"{path}.{key}: use redact_text(), not clear text")
+        if type(item) not in _PLAIN_LEAVES:
+            plain = _refuse_clear_text(item, f"{path}.{key}") and plain
+    return plain
+
+
+def _refuse_in_items(value: list[Any] | tuple[Any, ...], path: str) -> bool:
+    plain = True
+    for index, item in enumerate(value):
+        if type(item) not in _PLAIN_LEAVES:
+            plain = _refuse_clear_text(item, f"{path}[{index}]") and plain
+    return plain
+
+
+class AuditChain:
+    """Appends entries through ``conn`` inside one transaction the caller owns.
+
+    The head is read at the first :meth:`append`; later entries chain in memory and
+    :meth:`write_head` records the last one in ``audit_head`` — call it once, before COMMIT
+    (``Store.transaction`` does, through ``Transaction.before_commit``). A rollback discards
+    entries and head alike; drop the chain with its transaction. While a chain has unwritten
+    entries, nothing else may append in the same transaction (its seq would collide: the
+    insert fails on the primary key).
+    """
+
+    __slots__ = ("_conn", "_head_written", "_last_hash", "_last_seq")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._last_seq: int | None = None
+        self._last_hash = GENESIS_HASH
+        self._head_written = True
+
+    def append(
+        self,
+        *,
+        at: float,
+        kind: AuditKind,
+        subject: str,
+        data: Mapping[str, Any],
+        issi: int | None = None,
+    ) -> AuditEntry:
+        """Insert one entry (the head moves at :meth:`write_head`).
+
+        Raises :class:`PersonalDataError` for clear text in ``data`` and ``ValueError`` for an
+        unknown ``kind`` or data that is not JSON; nothing is written then. The returned
+        entry's ``data`` is ``data`` itself (:func:`read_entries` gives the stored form).
+        """
+        return self._append(at=at, kind=kind, subject=subject, data=data, issi=issi)[0]
+
+    def _append(
+        self,
+        *,
+        at: float,
+        kind: AuditKind,
+        subject: str,
+        data: Mapping[str, Any],
+        issi: int | None,
+    ) -> tuple[AuditEntry, str]:
+        if kind not in AUDIT_KINDS:
+            raise ValueError(f"unknown audit kind {kind!r}")
+        plain = _refuse_clear_text(data)
+        data_json = canonical_json(data)  # raises on values JSON cannot hold
+        # The hash covers the stored form: json.loads(data_json) re-encoded. For plain data
+        # that is data_json itself; anything else (int keys, enums...) takes the long way.
+        hashed_json = data_json if plain else canonical_json(json.loads(data_json))
+        if self._last_seq is None:
+            head = self._conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+            if head is not None:
+                self._last_seq, self._last_hash = int(head[0]), str(head[1])
+            else:
+                self._last_seq = 0
+        prev_hash = self._last_hash
+        seq = self._last_seq + 1
+        at_value = float(at)
+        digest = entry_hash_of_json(
+            prev_hash,
+            seq=seq,
+            at=at_value,
+            kind=kind,
+            subject=subject,
+            issi=issi,
+            data_json=hashed_json,
+        )
+        self._conn.execute(
+            "INSERT INTO audit (seq, at, kind, subject, issi, data, prev_hash, hash)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, at_value, kind, subject, issi, data_json, prev_hash, digest),
+        )
+        self._last_seq, self._last_hash, self._head_written = seq, digest, False
+        entry = AuditEntry(seq, at_value, kind, subject, issi, data, prev_hash, digest)
+        return entry, data_json
+
+    def mark(self) -> tuple[int | None, str, bool]:
+        """Where the chain stands; :meth:`restore` returns to it (a savepoint rolled back)."""
+        return self._last_seq, self._last_hash, self._head_written
+
+    def restore(self, mark: tuple[int | None, str, bool]) -> None:
+        """Forget the entries appended since :meth:`mark` (their rows were rolled back)."""
+        self._last_seq, self._last_hash, self._head_written = mark
+
+    def write_head(self) -> None:
+        """Record the last appended entry in ``audit_head`` (nothing to do if none since the
+        last call)."""
+        if self._head_written:
+            return
+        self._conn.execute(
+            "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+            (self._last_seq, self._last_hash),
+        )
+        self._head_written = True
 
 
 def append_entry(
@@ -175,30 +361,23 @@ def append_entry(
     """Append one entry and move the head; the caller owns the surrounding transaction.
 
     Raises :class:`PersonalDataError` for clear text in ``data`` and ``ValueError`` for an
-    unknown ``kind`` or data that is not JSON; nothing is written then.
+    unknown ``kind`` or data that is not JSON; nothing is written then. The returned entry's
+    ``data`` is the stored form (parsed). Several entries in one transaction are cheaper
+    through one :class:`AuditChain`.
     """
-    if kind not in AUDIT_KINDS:
-        raise ValueError(f"unknown audit kind {kind!r}")
-    _refuse_clear_text(data)
-    data_json = canonical_json(data)  # raises on values JSON cannot hold
-    stored_data: dict[str, Any] = json.loads(data_json)
-    head = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
-    prev_seq, prev_hash = (0, GENESIS_HASH) if head is None else (int(head[0]), str(head[1]))
-    seq = prev_seq + 1
-    digest = entry_hash(
-        prev_hash, seq=seq, at=at, kind=kind, subject=subject, issi=issi, data=stored_data
+    chain = AuditChain(conn)
+    entry, data_json = chain._append(at=at, kind=kind, subject=subject, data=data, issi=issi)
+    chain.write_head()
+    return AuditEntry(
+        entry.seq,
+        entry.at,
+        entry.kind,
+        entry.subject,
+        entry.issi,
+        json.loads(data_json),
+        entry.prev_hash,
+        entry.hash,
     )
-    conn.execute(
-        "INSERT INTO audit (seq, at, kind, subject, issi, data, prev_hash, hash)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (seq, float(at), kind, subject, issi, data_json, prev_hash, digest),
-    )
-    conn.execute(
-        "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)"
-        " ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-        (seq, digest),
-    )
-    return AuditEntry(seq, float(at), kind, subject, issi, stored_data, prev_hash, digest)
 
 
 def read_entries(conn: sqlite3.Connection, *, after_seq: int = 0) -> Iterator[AuditEntry]:

@@ -30,6 +30,7 @@ from gateway.logging import get_logger
 from gateway.publisher import Publisher
 from gateway.store import (
     Acceptance,
+    CalloutRecord,
     IncidentClosedError,
     NewCallout,
     SendRecord,
@@ -130,8 +131,10 @@ class CalloutEngine:
             talkgroup=request.wants_talkgroup,
             priority=request.priority,
         )
-        # The one commit that must survive power loss: "accepted ⇒ cannot be lost".
-        with self._store.transaction(now, durable=True) as tx:
+        # "accepted ⇒ cannot be lost": the bridge publishes ``accepted`` and PUBACKs the
+        # callout only after the store's group flush (gateway/store/durability.py). The
+        # sends start at once, while that flush runs: the radio does not wait for the disk.
+        with self._store.transaction(now) as tx:
             tx.audit(
                 "inbound_request",
                 request.callout_id,
@@ -158,14 +161,16 @@ class CalloutEngine:
                 self._publisher.timeline_of(tx, request.incident_id)
             else:
                 self._publish_current_state(tx, acceptance)
-        self._notify()
         if self._running and acceptance.created:
-            # The fast path to the radio: no waiting for the loop's next wake-up.
+            # The fast path to the radio: no waiting for the loop's next wake-up, and no
+            # reading back what was just written. Started before the outbox pump is woken,
+            # so the first AT byte goes out before the pump commits and flushes the group.
             for send in acceptance.sends:
                 if send.state == "pending" and send.send_id not in self._in_flight:
-                    self._start(send)
+                    self._start(send, acceptance.callout, request.text)
         else:
             self._wake.set()
+        self._notify()
         _log.info(
             "callout_accepted" if acceptance.created else "callout_duplicate",
             callout_id=request.callout_id,
@@ -176,9 +181,12 @@ class CalloutEngine:
 
     def _policy_warnings(self, tx: Transaction, request: CalloutRequest) -> None:
         """The national guideline: a first responder is alerted in parallel with an ambulance."""
+        requested = {u.role or "" for u in request.units}
+        if requested & AMBULANCE_ROLES:
+            return  # an ambulance in this very callout: no need to read the incident
         timeline = tx.timeline(request.incident_id)
         roles = {unit.role for unit in timeline.units} if timeline else set()
-        roles |= {u.role or "" for u in request.units}
+        roles |= requested
         if roles & FIRST_RESPONDER_ROLES and not roles & AMBULANCE_ROLES:
             self._publisher.callout_event(
                 tx,
@@ -266,8 +274,10 @@ class CalloutEngine:
                 self._unreached(tx, send, send.last_reason or "deadline")
         self._notify()
 
-    def _start(self, send: SendRecord) -> None:
-        task = asyncio.create_task(self._attempt(send), name=f"send-{send.send_id}")
+    def _start(
+        self, send: SendRecord, callout: CalloutRecord | None = None, text: str | None = None
+    ) -> None:
+        task = asyncio.create_task(self._attempt(send, callout, text), name=f"send-{send.send_id}")
         self._in_flight[send.send_id] = task
         send_id = send.send_id
         task.add_done_callback(lambda _task: self._finished(send_id))
@@ -276,9 +286,15 @@ class CalloutEngine:
         self._in_flight.pop(send_id, None)
         self._wake.set()
 
-    async def _attempt(self, send: SendRecord) -> None:
-        callout = self._store.callout(send.callout_id)
-        text = self._store.callout_text(send.callout_id)
+    async def _attempt(
+        self, send: SendRecord, callout: CalloutRecord | None, text: str | None
+    ) -> None:
+        """One try of ``send``; ``callout`` and ``text`` are read from the store unless the
+        caller (the acceptance) has them at hand."""
+        if callout is None:
+            callout = self._store.callout(send.callout_id)
+        if text is None:
+            text = self._store.callout_text(send.callout_id)
         if callout is None or text is None:
             return
         if self._groups is not None:

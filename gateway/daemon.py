@@ -80,8 +80,7 @@ class StoreOutbox:
             return
         seqs, self._confirmed = self._confirmed, []
         with self._store.transaction() as tx:
-            for seq in seqs:
-                tx.mark_published(seq)
+            tx.mark_published_many(seqs)
 
 
 def _terminals(config: GatewayConfig) -> list[Terminal]:
@@ -146,6 +145,7 @@ class Gateway:
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
         self.stopping = asyncio.Event()
+        self.group_lost = False
         self._embedded: EmbeddedBroker | None = None
 
     async def run(self) -> int:
@@ -156,7 +156,10 @@ class Gateway:
         # TRUNCATE checkpoint costs two synchronous writes, which on a busy gateway took as
         # long as the SDS on the wire (docs/performance.md). Erased text leaves the -wal
         # file within CHECKPOINT_INTERVAL_S instead of at once.
-        store = Store.in_data_dir(data_dir, checkpoint_after_erase=False)
+        # Group commit (gateway/store/database.py): transactions share one COMMIT until the
+        # outbox pump (or the PUBACK of an inbound message) needs them durable.
+        store = Store.in_data_dir(data_dir, checkpoint_after_erase=False, group_commit=True)
+        store.on_group_lost = self._group_lost
         checkpoints = asyncio.create_task(_checkpoint_periodically(store), name="checkpoint")
         try:
             return await self._run(store)
@@ -166,6 +169,14 @@ class Gateway:
                 await checkpoints
             store.checkpoint()
             store.close()
+
+    def _group_lost(self, exc: BaseException) -> None:
+        """A group COMMIT failed: what is in memory is ahead of the store. Stop (exit 1) and
+        let the service manager restart the gateway from what is on disk; nothing of the lost
+        group reached dispatch, and the broker redelivers what was not acknowledged."""
+        _log.critical("store_group_lost", error=f"{type(exc).__name__}: {exc}")
+        self.group_lost = True
+        self.stopping.set()
 
     async def _run(self, store: Store) -> int:
         config = self.config
@@ -240,13 +251,18 @@ class Gateway:
             on_message=router.handle,
             outbox=outbox,
             health=lambda: health_payload(version_text, radios, store.outbox_size()),
+            # Group commit: nothing reaches dispatch (publication or PUBACK) before the
+            # store's flush makes it survive power loss (gateway/store/durability.py).
+            durable=store.wal_sync.wait,
         )
         incidents.restore()
         router.resume()
-        events = pool.events()  # subscribe before the radios start: nothing is missed
+        # Subscribe before the radios start: nothing is missed. The relay takes what has
+        # queued up as one batch, written in one transaction (gateway/relay.py).
+        events = pool.event_batches()
         await pool.start()
         tasks = [
-            asyncio.create_task(relay.run(events), name="relay"),
+            asyncio.create_task(relay.run_batches(events), name="relay"),
             asyncio.create_task(engine.run(), name="callouts"),
             asyncio.create_task(incidents.run(), name="incidents"),
             asyncio.create_task(bridge.run(), name="mqtt"),
@@ -276,7 +292,7 @@ class Gateway:
         if self._embedded is not None:
             await self._embedded.stop()
         _log.info("gateway_stopped")
-        return 1 if failed else 0
+        return 1 if failed or self.group_lost else 0
 
 
 async def _checkpoint_periodically(store: Store) -> None:

@@ -13,6 +13,9 @@ Delivery guarantees (dispatch-api.md: inbound and outbound are QoS 1, at-least-o
   is durably stored; a crash before that leaves the message unacknowledged in the broker's
   persistent session and the broker re-sends it on reconnect (MQTT 3.1.1 §4.4, MQTT 5 §4.4).
   The handler therefore sees duplicates and must be idempotent (``callout_id``).
+  With ``durable`` given (the daemon passes the store's group flush,
+  ``gateway/store/durability.py``), the PUBACK also waits until what the handler committed is
+  flushed to disk; a separate task sends it, so the next message is handled meanwhile.
   A handler that raises is logged (topic and error type, never the payload), counted and the
   message is acknowledged anyway: an unacknowledged message would hold one of the broker's
   in-flight slots (Mosquitto ``max_inflight_messages``, 20 by default) until the next
@@ -23,9 +26,11 @@ Delivery guarantees (dispatch-api.md: inbound and outbound are QoS 1, at-least-o
   for 3.1.1; ``clean_start=False`` plus a Session Expiry Interval for MQTT 5), so QoS 1
   messages published while the gateway restarts are queued by the broker. Mosquitto drops
   messages beyond ``max_queued_messages`` (1000 by default) for an offline client.
-* **Outbound.** The outbox pump publishes the pending publications one by one in ``seq``
-  order and confirms each to the outbox only after the broker's PUBACK (aiomqtt's ``publish``
-  awaits it for QoS 1). After a reconnect it starts again from ``pending()``, so a
+* **Outbound.** The outbox pump publishes the pending publications in ``seq`` order, up to
+  ``publish_window`` awaiting their PUBACKs at once (MQTT keeps one session's QoS 1 messages
+  in order), and confirms each to the outbox only after its own PUBACK. A batch is sent
+  only after ``durable`` returns: nothing is announced that a power loss could take back.
+  After a reconnect it starts again from ``pending()``, so a
   publication whose PUBACK was lost is sent twice rather than never. A publication the broker
   refuses (MQTT 5 PUBACK reason code, e.g. Mosquitto's ACL) is logged, counted in
   ``refused`` and confirmed: retrying a configuration error would block every later event.
@@ -34,6 +39,7 @@ Delivery guarantees (dispatch-api.md: inbound and outbound are QoS 1, at-least-o
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import inspect
@@ -43,7 +49,7 @@ from types import TracebackType
 from typing import Any, Final, Self, TypeVar, cast
 
 import aiomqtt
-from paho.mqtt.client import CallbackOnPublish_v2
+from paho.mqtt.client import MQTT_ERR_SUCCESS, CallbackOnPublish_v2
 from paho.mqtt.client import Client as PahoClient
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -76,6 +82,9 @@ _T = TypeVar("_T")
 #: The will and clean-shutdown health payload (dispatch-api.md, ``gateway/<id>/health``).
 OFFLINE_PAYLOAD: Final[bytes] = b'{"state": "offline"}'
 _DEFAULT_ONLINE: Final[bytes] = b'{"state": "online"}'
+#: Outbox publications in flight at once (QoS 1, awaiting their PUBACKs). Mosquitto's
+#: ``max_inflight_messages`` is 20 by default; paho queues what the broker's window refuses.
+PUBLISH_WINDOW: Final = 20
 
 
 async def _resolve(value: _T | Awaitable[_T]) -> _T:
@@ -100,8 +109,12 @@ class MqttBridge:
         on_message: InboundHandler,
         outbox: OutboxSource | None = None,
         health: Callable[[], bytes | str] | None = None,
+        durable: Callable[[], Awaitable[None]] | None = None,
+        publish_window: int = PUBLISH_WINDOW,
     ) -> None:
         self._settings = settings
+        self._durable = durable
+        self._window = max(1, publish_window)
         self._on_message = on_message
         self._outbox = outbox
         self._health = health if health is not None else (lambda: _DEFAULT_ONLINE)
@@ -116,6 +129,8 @@ class MqttBridge:
         self._tls_context: ssl.SSLContext | None = None
         self._publish_lock = asyncio.Lock()
         self._refusals: list[str] = []
+        #: PUBACKs the outbox pump waits for, by packet id (one connection's worth).
+        self._pubacks: dict[int, asyncio.Future[ReasonCode | None]] = {}
 
     # -- state -------------------------------------------------------------------------------
 
@@ -220,6 +235,7 @@ class MqttBridge:
             "timeout": s.timeout_s,
             "tls_context": self._tls_context,
             "tls_insecure": s.tls.insecure if s.tls is not None else None,
+            "max_inflight_messages": self._window,
         }
         if s.version == "5":
             properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -310,6 +326,50 @@ class MqttBridge:
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         wanted = [_plain_filter(f) for f in self._settings.inbound_filters]
+        unacked: collections.deque[tuple[int, int]] = collections.deque()
+        handled = asyncio.Event()
+        acker = asyncio.create_task(self._acknowledge(client, unacked, handled), name="mqtt-ack")
+        try:
+            await self._receive_into(client, wanted, unacked, handled)
+        finally:
+            acker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await acker
+            if unacked:
+                # Stopping: what was handled is acknowledged once flushed, so that a clean
+                # stop does not make the broker redeliver it (a lost connection cannot ack).
+                with contextlib.suppress(Exception):
+                    if self._durable is not None:
+                        await asyncio.wait_for(self._durable(), self._settings.timeout_s)
+                    _ack(client, unacked, len(unacked))
+
+    async def _acknowledge(
+        self,
+        client: aiomqtt.Client,
+        unacked: collections.deque[tuple[int, int]],
+        handled: asyncio.Event,
+    ) -> None:
+        """PUBACK handled messages in order, once what their handlers stored is durable.
+
+        One flush of the store serves every message handled before it began (group commit),
+        so the receive loop goes on to the next message while the disk is busy. A crash or
+        lost connection before the PUBACK makes the broker redeliver: at-least-once.
+        """
+        while True:
+            await handled.wait()
+            handled.clear()
+            covered = len(unacked)  # a message handled during the flush waits for the next
+            if self._durable is not None:
+                await self._durable()
+            _ack(client, unacked, covered)
+
+    async def _receive_into(
+        self,
+        client: aiomqtt.Client,
+        wanted: Sequence[str],
+        unacked: collections.deque[tuple[int, int]],
+        handled: asyncio.Event,
+    ) -> None:
         async for message in client.messages:
             topic = message.topic.value
             if not any(message.topic.matches(f) for f in wanted):
@@ -334,38 +394,91 @@ class MqttBridge:
                     error=type(exc).__name__,
                     mid=message.mid,
                 )
-            # PUBACK only now: the handler has stored the message (or failed for good).
-            client._client.ack(message.mid, message.qos)
+            # PUBACK only once the handler has stored the message (or failed for good) and
+            # the store has flushed it (the acknowledging task waits for that).
+            unacked.append((message.mid, message.qos))
+            handled.set()
 
     # -- outbound ----------------------------------------------------------------------------
 
     async def _pump(self, client: aiomqtt.Client) -> None:
+        """Publish the outbox in ``seq`` order, up to ``publish_window`` awaiting PUBACKs.
+
+        A batch waits for the store's flush first (nothing is announced that a power loss
+        could take back). PUBACKs are awaited in ``seq`` order and each publication is
+        confirmed to the outbox after its own; MQTT keeps QoS 1 messages of one session in
+        order (3.1.1 §4.6, 5 §4.6), so pipelining changes nothing a subscriber sees.
+        """
         assert self._outbox is not None
         outbox = self._outbox
-        while True:
-            # Clear before reading: a notify() that lands while we read is not lost.
-            self._wake.clear()
-            batch = await _resolve(outbox.pending())
-            if not batch:
-                await self._wake.wait()
-                continue
-            for publication in batch:
-                await self._publish(
-                    client,
-                    publication.topic,
-                    publication.payload,
-                    publication.qos,
-                    retain=publication.retain,
-                    seq=publication.seq,
-                )
-                await _resolve(outbox.confirm(publication.seq))
-                self._bump("published")
-                # Python 3.11's asyncio.wait_for (inside aiomqtt's publish) loses a cancel
-                # that lands as the PUBACK arrives (CPython gh-86296); the pump then waited
-                # on _wake forever and a SIGTERM never stopped the gateway. Honour it here.
+        in_flight: collections.deque[tuple[Publication, asyncio.Future[ReasonCode | None]]]
+        in_flight = collections.deque()
+        try:
+            while True:
+                # Clear before reading: a notify() that lands while we read is not lost.
+                self._wake.clear()
+                batch = await _resolve(outbox.pending())
+                if not batch:
+                    await self._wake.wait()
+                    continue
+                if self._durable is not None:
+                    await self._durable()
+                for publication in batch:
+                    if len(in_flight) >= self._window:
+                        await self._settle(outbox, *in_flight.popleft())
+                    in_flight.append((publication, self._send(client, publication)))
+                while in_flight:
+                    await self._settle(outbox, *in_flight.popleft())
+                # Python 3.11's asyncio.wait_for loses a cancel that lands as the awaited
+                # future completes (CPython gh-86296); honour a pending cancel here, or a
+                # SIGTERM could leave the pump waiting on _wake forever.
                 current = asyncio.current_task()
                 if current is not None and current.cancelling():
                     raise asyncio.CancelledError
+        finally:
+            for _publication, future in in_flight:
+                future.cancel()
+            self._pubacks.clear()
+
+    def _send(
+        self, client: aiomqtt.Client, publication: Publication
+    ) -> asyncio.Future[ReasonCode | None]:
+        """Hand one publication to paho; the future resolves with its PUBACK's reason code."""
+        info = client._client.publish(
+            publication.topic, publication.payload, publication.qos, publication.retain
+        )
+        if info.rc != MQTT_ERR_SUCCESS:
+            raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+        future: asyncio.Future[ReasonCode | None] = asyncio.get_running_loop().create_future()
+        if publication.qos == 0:
+            future.set_result(None)  # no PUBACK comes for QoS 0
+        else:
+            # A PUBACK is read from the socket by the event loop, never inside publish():
+            # registering the packet id now cannot miss it.
+            self._pubacks[info.mid] = future
+        return future
+
+    async def _settle(
+        self,
+        outbox: OutboxSource,
+        publication: Publication,
+        puback: asyncio.Future[ReasonCode | None],
+    ) -> None:
+        """Wait for ``publication``'s PUBACK (the connection's timeout), then confirm it."""
+        try:
+            reason = await asyncio.wait_for(puback, self._settings.timeout_s)
+        except TimeoutError:
+            raise aiomqtt.MqttError("timed out waiting for a PUBACK") from None
+        if reason is not None and reason.is_failure:
+            self._bump("refused", last_error=f"publish refused: {reason}")
+            _log.error(
+                "mqtt_publication_refused",
+                topic=publication.topic,
+                seq=publication.seq,
+                reason=str(reason),
+            )
+        await _resolve(outbox.confirm(publication.seq))
+        self._bump("published")
 
     async def _publish(
         self,
@@ -409,11 +522,23 @@ class MqttBridge:
             reason_code: ReasonCode,
             properties: Properties,
         ) -> None:
+            future = self._pubacks.pop(mid, None)
+            if future is not None:  # the outbox pump's: attributed by packet id
+                if not future.done():
+                    future.set_result(reason_code)
+                return
             if reason_code.is_failure:
                 self._refusals.append(str(reason_code))
             delegate(paho_client, userdata, mid, reason_code, properties)
 
         paho.on_publish = on_publish
+
+
+def _ack(client: aiomqtt.Client, unacked: collections.deque[tuple[int, int]], count: int) -> None:
+    """PUBACK the first ``count`` handled messages (paho's manual ack)."""
+    for _ in range(count):
+        mid, qos = unacked.popleft()
+        client._client.ack(mid, qos)
 
 
 async def _shielded(handler: Awaitable[None]) -> None:

@@ -104,6 +104,19 @@ class RadioPool:
         self._subscribers.add(queue)
         return self._drain(queue)
 
+    def event_batches(self, max_batch: int = 256) -> AsyncIterator[list[RadioEvent]]:
+        """The stream of :meth:`events`, in batches: each waits for one event, then takes
+        whatever else is already queued (up to ``max_batch`` events in all) without waiting.
+
+        Subscribed on the call, like :meth:`events`. Never yields an empty batch; arrival
+        order is kept within and across batches.
+        """
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        queue: asyncio.Queue[RadioEvent] = asyncio.Queue(self._queue_size)
+        self._subscribers.add(queue)
+        return self._drain_batches(queue, max_batch)
+
     async def send_text(
         self,
         issi: int,
@@ -214,5 +227,17 @@ class RadioPool:
         try:
             while True:
                 yield await queue.get()
+        finally:
+            self._subscribers.discard(queue)
+
+    async def _drain_batches(
+        self, queue: asyncio.Queue[RadioEvent], max_batch: int
+    ) -> AsyncIterator[list[RadioEvent]]:
+        try:
+            while True:
+                batch = [await queue.get()]
+                while len(batch) < max_batch and not queue.empty():
+                    batch.append(queue.get_nowait())
+                yield batch
         finally:
             self._subscribers.discard(queue)

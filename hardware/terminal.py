@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import itertools
@@ -263,10 +264,11 @@ class Terminal:
         request = _REPORT_REQUEST[reports]
         # Build once with placeholder references to learn how many parts the text needs.
         try:
-            parts = len(build_text_transfers(text, itertools.repeat(0), delivery_report=request))
+            drafts = build_text_transfers(text, itertools.repeat(0), delivery_report=request)
         except ProtocolError as exc:
             return SendOutcome.failed(f"text_not_encodable: {exc}")
         self._log.info("send_text", issi=issi, length=len(text), digest=text_digest(text))
+        parts = len(drafts)
         refs = self._allocator.try_acquire(parts)
         if refs is None and self._tracker.evict_lingering(parts):
             self._log.info("read_wait_evicted", reason="references_exhausted")
@@ -275,9 +277,13 @@ class Terminal:
                 refs = refs or await self._allocator.acquire(parts)
         except TimeoutError:
             return SendOutcome("timeout", "no_free_message_reference", radio=self.name)
-        transfers = build_text_transfers(
-            text, iter(refs), delivery_report=request, concat_reference=refs[0]
-        )
+        if len(drafts) == 1:
+            # A single transfer carries no concatenation reference: only its own changes.
+            transfers = [dataclasses.replace(drafts[0], message_reference=refs[0])]
+        else:
+            transfers = build_text_transfers(
+                text, iter(refs), delivery_report=request, concat_reference=refs[0]
+            )
         pending = self._tracker.register(
             issi, refs, wanted=wait_for, reports_requested=reports, send_id=send_id
         )

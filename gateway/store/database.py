@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -10,6 +11,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final, Literal
 
+from gateway.audit import AuditChain
+from gateway.store.durability import WalSync
 from gateway.store.queries import StoreReader
 from gateway.store.schema import migrate, schema_version
 from gateway.store.transaction import Transaction
@@ -21,6 +24,16 @@ Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 Clock = Callable[[], float]
 
 _LEVELS: Final[tuple[Synchronous, ...]] = ("OFF", "NORMAL", "FULL", "EXTRA")
+#: The longest a group stays open when nobody waits for it (seconds).
+GROUP_WINDOW_S: Final = 0.05
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def store_path(data_dir: str | Path) -> Path:
@@ -36,30 +49,49 @@ class Store(StoreReader):
     overwritten.
 
     Durability is chosen per transaction (``PRAGMA synchronous`` may change between the
-    transactions of one connection). A ``durable=True`` transaction — the acceptance of a
-    callout, the closing of an incident — commits with ``synchronous`` (``FULL`` by default):
+    transactions of one connection). A ``durable=True`` transaction — an emergency status, the
+    one indication a unit will not repeat — commits with ``synchronous`` (``FULL`` by default):
     once it returns it survives power loss. Every other transaction commits with ``NORMAL``
     (or ``synchronous`` if that is lower): in WAL mode it survives a crash of the process
-    (SIGKILL) but a power loss may take the last of them back; the next durable commit syncs
-    the WAL, and with it every earlier commit. What such a loss can undo is progress the
-    engine re-derives after a restart — a send recorded ``sent``/``delivered`` is sent again
-    (at-least-once, as after any restart), an outbox confirmation is published again, a
-    status or position cache is refreshed by the next one — never an ``accepted`` callout.
-    See docs/performance.md.
+    (SIGKILL), and :attr:`wal_sync` makes it survive power loss too, off the event loop: the
+    gateway awaits ``wal_sync.wait()`` before anything reaches dispatch (a publication, the
+    PUBACK of an inbound message), so dispatch never hears of what a power loss could undo.
+
+    **Group commit** (``group_commit=True``, the daemon's choice). Inside a running event loop
+    a transaction is a SAVEPOINT in one SQLite transaction that stays open until the next
+    ``wal_sync.wait()`` (the outbox pump's, before each batch), the next durable transaction,
+    a checkpoint, ``commit_group()`` or at most ``group_window_s`` later. A callout's
+    acceptance then writes no page before its first SDS goes out, and the ~15 pages every
+    commit rewrites (b-tree leaves of the audit, outbox, sends, ... tables) are written once
+    for the whole group instead of once per transaction (docs/performance.md). A transaction
+    that raises rolls back to its savepoint only. What a group commit risks: a crash of the
+    process before the group's COMMIT takes back its transactions; nothing of them has
+    reached dispatch (the barrier above), but an SDS may have gone to a radio, and is sent
+    again after the restart (at-least-once, as for any crash). A COMMIT that fails (disk
+    full, I/O error) loses the group: ``on_group_lost`` is called, and the daemon stops so
+    that it restarts from what is on disk. Without a running loop (scripts, the CLI, most
+    tests) every transaction commits at its end, as without group commit.
 
     Reads are the :class:`StoreReader` queries; writes go through :meth:`transaction`. The
     store is synchronous and not thread-safe: the asyncio engine calls it directly from the
-    event-loop thread (a transaction takes well under a millisecond plus the fsync).
+    event-loop thread; reads see the open group's writes (one connection).
     """
 
     __slots__ = (
         "_checkpoint_after_erase",
         "_clock",
+        "_commit_timer",
         "_current_sync",
         "_durable_sync",
+        "_group_chain",
+        "_group_commit",
+        "_group_window_s",
         "_in_transaction",
         "_light_sync",
+        "groups_committed",
+        "on_group_lost",
         "path",
+        "wal_sync",
     )
 
     def __init__(
@@ -69,6 +101,8 @@ class Store(StoreReader):
         synchronous: Synchronous = "FULL",
         clock: Clock = time.time,
         checkpoint_after_erase: bool = True,
+        group_commit: bool = False,
+        group_window_s: float = GROUP_WINDOW_S,
     ) -> None:
         if synchronous not in _LEVELS:
             raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
@@ -93,6 +127,20 @@ class Store(StoreReader):
         self._durable_sync: Synchronous = synchronous
         self._light_sync: Synchronous = min(synchronous, "NORMAL", key=_LEVELS.index)
         self._current_sync: Synchronous = synchronous
+        self._group_commit = group_commit
+        self._group_window_s = group_window_s
+        self._group_chain: AuditChain | None = None
+        self._commit_timer: asyncio.TimerHandle | None = None
+        self.groups_committed = 0
+        """Group COMMITs so far (tests and benchmarks read it)."""
+        self.on_group_lost: Callable[[BaseException], None] | None = None
+        """Called when a group's COMMIT failed and its transactions are lost (see above)."""
+        self.wal_sync = WalSync(
+            self.path.with_name(self.path.name + "-wal"), before_flush=self.commit_group
+        )
+        """``await store.wal_sync.wait()`` makes every transaction so far durable (it commits
+        the open group first; ``durability.py``). The gateway awaits it before anything
+        reaches dispatch."""
 
     @classmethod
     def in_data_dir(
@@ -102,6 +150,7 @@ class Store(StoreReader):
         synchronous: Synchronous = "FULL",
         clock: Clock = time.time,
         checkpoint_after_erase: bool = True,
+        group_commit: bool = False,
     ) -> Store:
         """Open ``<data_dir>/tetragw.sqlite3`` (same options as the constructor)."""
         return cls(
@@ -109,6 +158,7 @@ class Store(StoreReader):
             synchronous=synchronous,
             clock=clock,
             checkpoint_after_erase=checkpoint_after_erase,
+            group_commit=group_commit,
         )
 
     @property
@@ -123,25 +173,52 @@ class Store(StoreReader):
     def transaction(
         self, now: float | None = None, *, durable: bool = False
     ) -> Iterator[Transaction]:
-        """One SQLite transaction (``BEGIN IMMEDIATE``): commits when the block ends, rolls
-        back everything — state, outbox, audit — if it raises. ``now`` defaults to the clock.
+        """One transaction: everything in the block — state, outbox, audit — is kept when the
+        block ends and rolled back if it raises. ``now`` defaults to the clock.
 
-        ``durable=True`` commits with the store's ``synchronous`` level (survives power loss
-        when ``FULL``); otherwise with ``NORMAL`` (survives a process crash; see the class).
+        Without group commit (or outside a running event loop) it is one SQLite transaction
+        (``BEGIN IMMEDIATE`` … ``COMMIT``); with it, a savepoint in the open group (see the
+        class). ``durable=True`` commits the open group, then itself with the store's
+        ``synchronous`` level (survives power loss when ``FULL``).
         Not reentrant: a nested call raises ``RuntimeError``.
         """
         if self._in_transaction:
             raise RuntimeError("store transactions do not nest")
+        if durable or not self._group_commit or not _loop_running():
+            self.commit_group()
+            with self._single(now, durable=durable) as tx:
+                yield tx
+            return
+        self._in_transaction = True
+        try:
+            chain = self._open_group()
+            tx = Transaction(self._conn, self._clock() if now is None else now, chain)
+            mark = chain.mark()
+            self._conn.execute("SAVEPOINT tx")
+            try:
+                yield tx
+                tx.before_commit()
+                self._conn.execute("RELEASE tx")
+            except BaseException:
+                chain.restore(mark)
+                self._roll_back_savepoint()
+                raise
+        finally:
+            self._in_transaction = False
+        if tx.erased_text and self._checkpoint_after_erase:
+            self.checkpoint()
+
+    @contextmanager
+    def _single(self, now: float | None, *, durable: bool) -> Iterator[Transaction]:
         level = self._durable_sync if durable else self._light_sync
-        if level != self._current_sync:
-            self._conn.execute(f"PRAGMA synchronous = {level}")
-            self._current_sync = level
+        self._set_sync(level)
         tx = Transaction(self._conn, self._clock() if now is None else now)
         self._in_transaction = True
         try:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield tx
+                tx.before_commit()  # the audit head, written once per transaction
                 self._conn.execute("COMMIT")
             except BaseException:
                 if self._conn.in_transaction:  # SQLite may have rolled back already
@@ -149,17 +226,79 @@ class Store(StoreReader):
                 raise
         finally:
             self._in_transaction = False
+        self.wal_sync.committed()
         if tx.erased_text and self._checkpoint_after_erase:
             self.checkpoint()
+
+    def _set_sync(self, level: Synchronous) -> None:
+        if level != self._current_sync:
+            self._conn.execute(f"PRAGMA synchronous = {level}")
+            self._current_sync = level
+
+    def _open_group(self) -> AuditChain:
+        """The open group's audit chain (opening the group if none is open)."""
+        if self._group_chain is not None:
+            return self._group_chain
+        self._set_sync(self._light_sync)
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._group_chain = chain = AuditChain(self._conn)
+        self._commit_timer = asyncio.get_running_loop().call_later(
+            self._group_window_s, self._commit_on_timer
+        )
+        return chain
+
+    def _roll_back_savepoint(self) -> None:
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK TO tx")
+            self._conn.execute("RELEASE tx")
+            return
+        # SQLite rolled back the whole transaction (an I/O error, a full disk): the group's
+        # earlier transactions are gone with it.
+        self._group_lost(sqlite3.OperationalError("the group was rolled back by SQLite"))
+
+    def _commit_on_timer(self) -> None:
+        self._commit_timer = None
+        self.commit_group()
+
+    def commit_group(self) -> None:
+        """COMMIT the open group now (nothing if none is open). Called before a flush, a
+        durable transaction, a checkpoint and on close; the timer calls it too."""
+        chain = self._group_chain
+        if chain is None:
+            return
+        if self._commit_timer is not None:
+            self._commit_timer.cancel()
+            self._commit_timer = None
+        self._group_chain = None
+        try:
+            chain.write_head()  # once per group: every transaction of it shares the chain
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            self._group_lost(exc)
+            raise
+        self.groups_committed += 1
+        self.wal_sync.committed()
+
+    def _group_lost(self, exc: BaseException) -> None:
+        self._group_chain = None
+        if self.on_group_lost is not None:
+            self.on_group_lost(exc)
 
     def checkpoint(self) -> bool:
         """Copy the WAL into the main file and truncate it, so erased text is gone from the
         ``-wal`` file too. False if a reader kept it from completing (try again later)."""
+        self.commit_group()
         busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
         return not busy
 
     def close(self) -> None:
-        self._conn.close()
+        """Commit the open group (if any) and close the file."""
+        try:
+            self.commit_group()
+        finally:
+            self._conn.close()
 
     def __enter__(self) -> Store:
         return self

@@ -139,7 +139,12 @@ _V2: Final = (
     """,
 )
 
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2)
+# Version 3: a retained publication supersedes the pending retained ones of its topic
+# (``TransactionBase.publish``); without an index that scanned the whole outbox for every
+# status and position, a cost that grew with the backlog (docs/performance.md).
+_V3: Final = ("CREATE INDEX outbox_retained_topic ON outbox (topic) WHERE retain = 1",)
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3)
 """Migration scripts; the file's ``user_version`` is the number already applied."""
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -8,23 +8,39 @@ together or not at all.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
 
 from gateway import audit
 from gateway.store.queries import StoreReader
+
+# Seqs per DELETE: under SQLite's host-parameter limit (999 before 3.32, 32766 since).
+_CONFIRM_CHUNK: Final = 500
 
 
 class TransactionBase(StoreReader):
     """Queries plus audit and outbox writes, all stamped with ``now``."""
 
-    __slots__ = ("erased_text", "now")
+    __slots__ = ("_audit_chain", "_owns_chain", "erased_text", "now")
 
-    def __init__(self, conn: sqlite3.Connection, now: float) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, now: float, audit_chain: audit.AuditChain | None = None
+    ) -> None:
         super().__init__(conn)
         self.now = now
         self.erased_text = False
         """Set when this transaction erased a callout text (the store then checkpoints)."""
+        # A group commit's transactions share the group's chain, whose head the store writes
+        # once, before the group's COMMIT; otherwise the transaction has a chain of its own.
+        self._owns_chain = audit_chain is None
+        self._audit_chain = audit.AuditChain(conn) if audit_chain is None else audit_chain
+
+    def before_commit(self) -> None:
+        """Write what the transaction defers to its end: the audit head (its own chain's; a
+        shared chain's head is the store's to write). The store calls it right before COMMIT
+        (or RELEASE); a rollback skips it."""
+        if self._owns_chain:
+            self._audit_chain.write_head()
 
     def audit(
         self,
@@ -35,9 +51,10 @@ class TransactionBase(StoreReader):
         issi: int | None = None,
     ) -> audit.AuditEntry:
         """Append an audit entry; ``data`` must not hold personal data (use
-        :func:`gateway.audit.redact_text`)."""
-        return audit.append_entry(
-            self._conn, at=self.now, kind=kind, subject=subject, data=data, issi=issi
+        :func:`gateway.audit.redact_text`). The returned entry's ``data`` is ``data`` as
+        given; the head of the trail moves at :meth:`before_commit`."""
+        return self._audit_chain.append(
+            at=self.now, kind=kind, subject=subject, data=data, issi=issi
         )
 
     def publish(
@@ -72,19 +89,32 @@ class TransactionBase(StoreReader):
     def mark_published(self, seq: int) -> bool:
         """The bridge confirmed outbox entry ``seq``: remove it (securely) and audit the
         publication by topic and payload digest. False if ``seq`` was not pending."""
-        row = self._conn.execute(
-            "DELETE FROM outbox WHERE seq = ? RETURNING topic, payload, qos, retain", (seq,)
-        ).fetchone()
-        if row is None:
-            return False
-        self.audit(
-            "publication",
-            str(row["topic"]),
-            {
-                "outbox_seq": seq,
-                "qos": row["qos"],
-                "retain": bool(row["retain"]),
-                "payload_digest": audit.redact_text(bytes(row["payload"])),
-            },
-        )
-        return True
+        return self.mark_published_many((seq,)) == 1
+
+    def mark_published_many(self, seqs: Sequence[int]) -> int:
+        """:meth:`mark_published` for many confirmations at once: removes the pending ones
+        in few statements, then writes their ``publication`` audit entries in seq order.
+        Returns how many were pending (seqs not pending, or repeated, are skipped)."""
+        unique = list(dict.fromkeys(int(seq) for seq in seqs))
+        rows: list[sqlite3.Row] = []
+        for start in range(0, len(unique), _CONFIRM_CHUNK):
+            chunk = unique[start : start + _CONFIRM_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows += self._conn.execute(
+                f"DELETE FROM outbox WHERE seq IN ({marks})"  # noqa: S608 - only "?" marks
+                " RETURNING seq, topic, payload, qos, retain",
+                chunk,
+            ).fetchall()
+        rows.sort(key=lambda row: int(row["seq"]))  # RETURNING order is unspecified
+        for row in rows:
+            self.audit(
+                "publication",
+                str(row["topic"]),
+                {
+                    "outbox_seq": int(row["seq"]),
+                    "qos": row["qos"],
+                    "retain": bool(row["retain"]),
+                    "payload_digest": audit.redact_text(bytes(row["payload"])),
+                },
+            )
+        return len(rows)

@@ -5,6 +5,7 @@ Pure functions: the caller passes the time (``protocols/`` never reads a clock).
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -17,9 +18,15 @@ _TIME_RE: Final = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.
 
 def format_time(epoch_seconds: float) -> str:
     """Format a POSIX time as ``2026-11-21T22:19:05.123Z`` (rounded to the millisecond)."""
-    millis = round(epoch_seconds * 1000)
-    moment = _EPOCH + timedelta(milliseconds=millis)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z"
+    seconds, millis = divmod(round(epoch_seconds * 1000), 1000)
+    return f"{_second(seconds)}{millis:03d}Z"
+
+
+@functools.lru_cache(maxsize=64)
+def _second(seconds: int) -> str:
+    """``2026-11-21T22:19:05.`` for a whole POSIX second: the events of a busy second share
+    it, so ``strftime`` runs once per second rather than once per event."""
+    return (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.")
 
 
 def parse_time(text: str) -> float:

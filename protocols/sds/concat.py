@@ -26,7 +26,7 @@ from typing import Final
 from protocols.errors import ProtocolError
 from protocols.sds.text_coding import (
     CodingScheme,
-    char_cost,
+    char_costs,
     coding_scheme,
     decode_chars,
     encode_chars,
@@ -134,8 +134,7 @@ def _chunks(text: str, coding: CodingScheme, capacity_bytes: int) -> list[str]:
     capacity = capacity_bytes * 8 // 7 if seven_bit else capacity_bytes
     pieces: list[str] = []
     start, used = 0, 0
-    for i, ch in enumerate(text):
-        cost = char_cost(ch, coding)
+    for i, cost in enumerate(char_costs(text, coding)):
         if cost > capacity:
             raise ProtocolError("max_payload_bits is too small for one character")
         if used + cost > capacity:

@@ -22,6 +22,7 @@ from protocols.errors import ProtocolError
 __all__ = [
     "CodingScheme",
     "char_cost",
+    "char_costs",
     "coding_scheme",
     "decode_chars",
     "encode_chars",
@@ -182,6 +183,19 @@ def char_cost(ch: str, coding: CodingScheme) -> int:
     if coding is CodingScheme.SEVEN_BIT:
         return len(_septets(ch))
     return len(encode_chars(ch, coding))
+
+
+def char_costs(text: str, coding: CodingScheme) -> list[int]:
+    """``char_cost`` of every character of ``text``, in one pass; ``ProtocolError`` naming
+    the first character ``coding`` cannot hold. The ISO 8859 codings take one byte per
+    character and UCS-2 two (four for a character outside the BMP: a surrogate pair), so only
+    the 7-bit alphabet, whose extension characters take two septets, looks characters up."""
+    if coding is CodingScheme.SEVEN_BIT:
+        return [len(_septets(ch)) for ch in text]
+    encode_chars(text, coding)  # raises for a misfit, as char_cost would
+    if coding is CodingScheme.UCS2:
+        return [2 if ord(ch) < 0x10000 else 4 for ch in text]
+    return [1] * len(text)
 
 
 def pick_coding(text: str, candidates: Sequence[CodingScheme] = _PREFERRED) -> CodingScheme:

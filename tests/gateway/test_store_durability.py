@@ -58,7 +58,7 @@ def test_a_store_opened_without_sync_never_raises_it_for_light_transactions(
         assert levels == ["OFF", "OFF"]
 
 
-def test_callout_acceptance_is_the_durable_commit_and_survives_reopening(
+async def test_callout_acceptance_commits_without_fsync_and_the_group_flush_makes_it_durable(
     tmp_path: Path,
 ) -> None:
     clock = FakeClock()
@@ -74,6 +74,12 @@ def test_callout_acceptance_is_the_durable_commit_and_survives_reopening(
         levels = commit_levels(store)
         engine.accept(CalloutRequest.model_validate(callout_body()), topic="tetragw/v1/callouts")
 
-        assert levels == ["FULL"]
+        # No fsync on the event loop: the acceptance waits in the WAL for the group flush
+        # that the bridge awaits before publishing ``accepted`` and acknowledging.
+        assert levels == ["NORMAL"]
+        assert store.wal_sync.pending
+        await store.wal_sync.wait()
+        assert not store.wal_sync.pending
+        assert store.wal_sync.flushes == 1
     with Store(path, clock=clock) as reopened:
         assert [s.state for s in reopened.sends_of("OSL-1-1")] == ["pending", "pending"]

@@ -30,3 +30,24 @@ def test_engine_polls_read_only_unfinished_sends_and_active_callouts(tmp_path: P
             assert any("sends_unfinished" in step for step in plan), (query, plan)
     finally:
         store.close()
+
+
+def test_a_retained_publication_finds_the_ones_it_supersedes_by_index(tmp_path: Path) -> None:
+    store = Store(tmp_path / "tetragw.sqlite3", synchronous="OFF")
+    traced: list[str] = []
+    try:
+        with store.transaction() as tx:
+            store._conn.set_trace_callback(traced.append)
+            tx.publish("tetragw/v1/units/1/position", b"{}", retain=True)
+            tx.publish("tetragw/v1/units/1/status", b"{}", retain=True, supersede=False)
+            store._conn.set_trace_callback(None)
+        lookups = [q for q in traced if q.startswith(("DELETE", "UPDATE"))]
+        assert len(lookups) == 2
+        for query in lookups:
+            plan = [row[3] for row in store._conn.execute(f"EXPLAIN QUERY PLAN {query}")]
+            # A scan would read every pending publication: the whole backlog while the broker
+            # is away, for every status and position.
+            assert not any(step.startswith("SCAN outbox") for step in plan), (query, plan)
+            assert any("outbox_retained_topic" in step for step in plan), (query, plan)
+    finally:
+        store.close()

@@ -108,3 +108,37 @@ async def test_status_heard_by_two_radios_is_one_event(
         assert second.value == 0x8005
     finally:
         await pool.stop()
+
+
+async def test_event_batches_take_what_is_already_queued_in_order_up_to_max_batch(
+    radios: tuple[FakeRadio, FakeRadio],
+) -> None:
+    pool = await started_pool(radios)
+    batches = pool.event_batches(max_batch=3)
+    witness = pool.events()
+    try:
+        values = [0x8002, 0x8003, 0x8004, 0x8005, 0x8006]
+        for value in values:
+            radios[0].unit_sends(13, UNIT, value.to_bytes(2, "big"))
+        # Both subscriptions receive each event at once: once the witness has seen the
+        # last status, every status waits in the batch stream's queue too.
+        for _ in values:
+            await next_status(witness)
+        taken: list[list[RadioEvent]] = []
+        async with asyncio.timeout(5):
+            while sum(isinstance(e, StatusReceived) for b in taken for e in b) < len(values):
+                taken.append(await anext(batches))
+        statuses = [e for b in taken for e in b if isinstance(e, StatusReceived)]
+        assert [e.value for e in statuses] == values
+        assert len(taken[0]) == 3  # more was queued: taken at once, up to max_batch
+        assert all(1 <= len(batch) <= 3 for batch in taken)
+    finally:
+        await pool.stop()
+
+
+async def test_event_batches_refuse_a_max_batch_below_one(
+    radios: tuple[FakeRadio, FakeRadio],
+) -> None:
+    pool = RadioPool([Terminal(fast_config(), connect=radios[0].connect)])
+    with pytest.raises(ValueError, match="max_batch"):
+        pool.event_batches(max_batch=0)

@@ -397,6 +397,52 @@ async def test_outbox_delivers_everything_across_a_broker_restart(
     assert first_seen == list(range(total))
 
 
+async def test_outbox_publishes_nothing_before_the_store_flush(
+    mosquitto: MosquittoBroker, observe: Callable[[Observer], Awaitable[Observer]]
+) -> None:
+    observer = await observe(Observer(mosquitto, "tetragw/v1/callouts/+/events"))
+    outbox = MemoryOutbox()
+    outbox.add("tetragw/v1/callouts/c1/events", b"accepted")
+    flushed = asyncio.Event()
+    bridge = MqttBridge(
+        settings_for(mosquitto), on_message=Inbox(), outbox=outbox, durable=flushed.wait
+    )
+    async with bridge:
+        await asyncio.wait_for(bridge.wait_connected(), WAIT_S)
+        await asyncio.sleep(0.3)  # room for a wrong publication to arrive
+        assert observer.received == []
+        assert outbox.confirmed == []
+        flushed.set()
+        await wait_until(lambda: observer.payloads() == [b"accepted"], "the publication")
+    assert outbox.confirmed == [1]
+
+
+@pytest.mark.parametrize("flushed", [False, True], ids=["not_flushed", "flushed"])
+async def test_inbound_is_acknowledged_only_after_the_store_flush(
+    mosquitto: MosquittoBroker, *, flushed: bool
+) -> None:
+    # timeout_s bounds how long a stopping bridge waits for the flush before it gives up
+    # acknowledging: the "not flushed" gateway goes away after that.
+    settings = settings_for(mosquitto, timeout_s=1.0)
+    gate = asyncio.Event()
+    if flushed:
+        gate.set()
+    first_inbox = Inbox()
+    async with MqttBridge(settings, on_message=first_inbox, durable=gate.wait) as first:
+        await asyncio.wait_for(first.wait_connected(), WAIT_S)
+        await publish(mosquitto, CALLOUTS, b"callout-1")
+        await wait_until(lambda: len(first_inbox.messages) == 1, "the handler ran")
+        await asyncio.sleep(0.2)  # room for a wrong PUBACK to be sent
+    # The gateway went away after handling; a message that was not acknowledged is
+    # redelivered to the next session, one that was is not. A marker shows the queue drained.
+    await publish(mosquitto, CALLOUTS, b"marker")
+    second_inbox = Inbox()
+    async with MqttBridge(settings, on_message=second_inbox):
+        await wait_until(lambda: b"marker" in second_inbox.payloads, "the marker")
+    expected = [b"marker"] if flushed else [b"callout-1", b"marker"]
+    assert second_inbox.payloads == expected
+
+
 # -- authentication, ACL, scale-out ----------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from protocols.errors import ProtocolError
@@ -33,6 +33,7 @@ from protocols.sds.text import (
     pick_coding,
     simple_text,
 )
+from protocols.sds.text_coding import char_cost, char_costs
 from protocols.sds.tl import DeliveryReportRequest, SdsTransfer, SimpleSds, decode_tl
 
 LATIN_1 = CodingScheme.ISO_8859_1
@@ -432,3 +433,19 @@ def test_seven_bit_split_keeps_every_cr_and_every_pdu_within_size(text: str, max
 def test_seven_bit_text_ending_in_cr_on_an_octet_boundary_is_sent_in_two_parts() -> None:
     transfers = build_text_transfers("1234567\r", [1, 2], coding=CodingScheme.SEVEN_BIT)
     assert [decode_text(t).text for t in transfers] == ["1234567", "\r"]
+
+
+@settings(max_examples=300)
+@given(st.text(max_size=40), st.sampled_from(list(CodingScheme)))
+def test_char_costs_of_a_text_are_the_char_cost_of_each_character(
+    text: str, coding: CodingScheme
+) -> None:
+    try:
+        one_by_one: list[int] | None = [char_cost(ch, coding) for ch in text]
+    except ProtocolError:
+        one_by_one = None
+    if one_by_one is None:
+        with pytest.raises(ProtocolError):
+            char_costs(text, coding)
+    else:
+        assert char_costs(text, coding) == one_by_one
