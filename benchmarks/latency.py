@@ -29,6 +29,7 @@ from typing import Any
 import aiomqtt
 
 from benchmarks.rig import System, percentile, system
+from gateway.mqtt import no_delay
 
 FIRST_UNIT = 2040000
 TEXT = "Utalarmering: Trafikkulykke E18 Sandvika, to biler. Prio 1."
@@ -39,6 +40,7 @@ _CMGS = re.compile(r"AT\+CMGS=(\d+),")
 
 async def _probe_subscriber(sys_: System, received: dict[int, float], ready: asyncio.Event) -> None:
     async with aiomqtt.Client(sys_.broker.host, sys_.broker.port, identifier="probe-sub") as sub:
+        no_delay(sub)  # as every client of the rig (gateway.mqtt.no_delay)
         await sub.subscribe("bench/probe", qos=1)
         ready.set()
         async for message in sub.messages:
@@ -59,6 +61,7 @@ async def measure(rate: float, seconds: float) -> dict[str, Any]:
             async with aiomqtt.Client(
                 sys_.broker.host, sys_.broker.port, identifier="probe-pub"
             ) as probe:
+                no_delay(probe)
                 # Warm-up callout: first use of AT+CTSDS, caches, SQLite pages.
                 await sys_.dispatch.callout(
                     callout_id="warm",

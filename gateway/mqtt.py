@@ -43,6 +43,7 @@ import collections
 import contextlib
 import dataclasses
 import inspect
+import socket
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
@@ -74,6 +75,7 @@ __all__ = [
     "MqttBridge",
     "OutboxSource",
     "Publication",
+    "no_delay",
 ]
 
 _log = get_logger(__name__)
@@ -266,6 +268,7 @@ class MqttBridge:
         # Receive first: a broker may push the session's queued messages before it answers
         # SUBSCRIBE (amqtt even waits for their PUBACKs), and with manual acks nothing is
         # acknowledged until the receive loop runs.
+        no_delay(client)
         tasks = [asyncio.create_task(self._receive(client), name="mqtt-receive")]
         stop = asyncio.create_task(self._stop.wait(), name="mqtt-stop")
         try:
@@ -532,6 +535,20 @@ class MqttBridge:
             delegate(paho_client, userdata, mid, reason_code, properties)
 
         paho.on_publish = on_publish
+
+
+def no_delay(client: aiomqtt.Client) -> None:
+    """Switch Nagle's algorithm off on a connected client's socket (paho leaves it on).
+
+    A client that has sent small packets not yet acknowledged (PUBACKs, pipelined PUBLISHes)
+    has its next packet held back by Nagle until the peer's ACK comes, and the peer delays its
+    ACK (up to 40 ms on Linux): measured as a 40-90 ms tail on callouts, on the gateway's
+    side and on a dispatch client's alike (docs/performance.md). Connected clients only.
+    """
+    sock = client._client.socket()
+    if isinstance(sock, socket.socket):  # ssl.SSLSocket is one too
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _ack(client: aiomqtt.Client, unacked: collections.deque[tuple[int, int]], count: int) -> None:

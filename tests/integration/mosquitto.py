@@ -134,6 +134,7 @@ class MosquittoBroker:
             "log_type notice",
             "log_type information",
             "connection_messages true",
+            "set_tcp_nodelay true",
             *(
                 [f"cafile {self.tls[0]}", f"certfile {self.tls[1]}", f"keyfile {self.tls[2]}"]
                 if self.tls is not None

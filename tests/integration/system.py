@@ -26,6 +26,7 @@ from urllib.request import Request, urlopen
 
 import aiomqtt
 
+from gateway.mqtt import no_delay
 from tests.integration.mosquitto import MosquittoBroker
 
 ROOT = "tetragw/v1/"
@@ -215,6 +216,9 @@ class Dispatch:
             tls_context=self._tls_context(),
         )
         await self._client.__aenter__()
+        # As a CAD should: without it, this client's callout can wait behind its own
+        # unacknowledged PUBACKs for the broker's delayed ACK (gateway.mqtt.no_delay).
+        no_delay(self._client)
 
     def _tls_context(self) -> ssl.SSLContext | None:
         if self.tls_ca is None and self.tls_cert is None:
