@@ -131,10 +131,10 @@ class CalloutEngine:
             talkgroup=request.wants_talkgroup,
             priority=request.priority,
         )
-        # "accepted ⇒ cannot be lost": the bridge publishes ``accepted`` and PUBACKs the
-        # callout only after the store's group flush (gateway/store/durability.py). The
-        # sends start at once, while that flush runs: the radio does not wait for the disk.
-        with self._store.transaction(now) as tx:
+        # "accepted ⇒ cannot be lost": a promise (durable). Under group commit the bridge
+        # publishes ``accepted`` and PUBACKs the callout only after the store's flush
+        # (gateway/store/durability.py); the sends start at once, while that flush runs.
+        with self._store.transaction(now, durable=True) as tx:
             tx.audit(
                 "inbound_request",
                 request.callout_id,

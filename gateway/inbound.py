@@ -195,9 +195,8 @@ class InboundRouter:
     def _unit_send(self, command: UnitSendCommand, topic: str) -> None:
         """A message or status to one unit: stored, then sent; idempotent on ``request_id``."""
         request = command.request
-        # Its ``accepted`` promises the send as a callout's does: published (and the request
-        # PUBACKed) only after the store's group flush, like a callout's.
-        with self._store.transaction() as tx:
+        # Its ``accepted`` promises the send as a callout's does: a durable transaction.
+        with self._store.transaction(durable=True) as tx:
             data: dict[str, object] = {"topic": topic, "kind": "unit_send"}
             if request.text is not None:
                 data["text"] = redact_text(request.text)

@@ -211,9 +211,8 @@ class IncidentService:
 
     async def close(self, incident_id: str, *, reason: str | None) -> bool:
         """Close the incident's timeline and release its group; False if unknown or closed."""
-        # Durable before dispatch hears of it: the timeline and the PUBACK of the close
-        # request wait for the store's group flush (gateway/store/durability.py).
-        with self._store.transaction() as tx:
+        # A promise: durable before dispatch hears of it (gateway/store/durability.py).
+        with self._store.transaction(durable=True) as tx:
             closed = tx.close_incident(incident_id, reason=reason)
             if closed is not None:
                 self._publisher.timeline_of(tx, incident_id)

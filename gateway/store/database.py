@@ -48,29 +48,31 @@ class Store(StoreReader):
     ``journal_mode=WAL``; ``foreign_keys=ON``; ``secure_delete=ON`` so deleted personal data is
     overwritten.
 
-    Durability is chosen per transaction (``PRAGMA synchronous`` may change between the
-    transactions of one connection). A ``durable=True`` transaction — an emergency status, the
-    one indication a unit will not repeat — commits with ``synchronous`` (``FULL`` by default):
-    once it returns it survives power loss. Every other transaction commits with ``NORMAL``
-    (or ``synchronous`` if that is lower): in WAL mode it survives a crash of the process
-    (SIGKILL), and :attr:`wal_sync` makes it survive power loss too, off the event loop: the
-    gateway awaits ``wal_sync.wait()`` before anything reaches dispatch (a publication, the
-    PUBACK of an inbound message), so dispatch never hears of what a power loss could undo.
+    Durability is chosen per transaction. A ``durable=True`` transaction is a *promise* to
+    dispatch — a callout's or a single send's acceptance, an incident's closing, an emergency
+    status: it must survive power loss before anything after it reaches dispatch. Every other
+    transaction commits with ``synchronous=NORMAL``: in WAL mode it survives a crash of the
+    process (SIGKILL); a power loss may undo the last of them, which the engine re-derives after
+    a restart (a send recorded ``sent``/``delivered`` is sent again, a confirmed publication is
+    published again: at-least-once), never a promise.
 
-    **Group commit** (``group_commit=True``, the daemon's choice). Inside a running event loop
-    a transaction is a SAVEPOINT in one SQLite transaction that stays open until the next
-    ``wal_sync.wait()`` (the outbox pump's, before each batch), the next durable transaction,
-    a checkpoint, ``commit_group()`` or at most ``group_window_s`` later. A callout's
-    acceptance then writes no page before its first SDS goes out, and the ~15 pages every
-    commit rewrites (b-tree leaves of the audit, outbox, sends, ... tables) are written once
-    for the whole group instead of once per transaction (docs/performance.md). A transaction
-    that raises rolls back to its savepoint only. What a group commit risks: a crash of the
-    process before the group's COMMIT takes back its transactions; nothing of them has
-    reached dispatch (the barrier above), but an SDS may have gone to a radio, and is sent
-    again after the restart (at-least-once, as for any crash). A COMMIT that fails (disk
-    full, I/O error) loses the group: ``on_group_lost`` is called, and the daemon stops so
-    that it restarts from what is on disk. Without a running loop (scripts, the CLI, most
-    tests) every transaction commits at its end, as without group commit.
+    Without group commit a promise commits with ``synchronous`` (``FULL`` by default), its fsync
+    on the caller's thread. With **group commit** (``group_commit=True``, the daemon's choice)
+    and inside a running event loop, a transaction is a SAVEPOINT in one SQLite transaction that
+    stays open until someone needs it: ``wal_sync.wait()`` (the outbox pump's before each batch,
+    the PUBACK of an inbound message), a checkpoint, ``commit_group()``, ``close()`` or at most
+    ``group_window_s`` later. A promise then only marks its group: ``wal_sync.wait()`` commits
+    the group and flushes the WAL in a worker thread (``durability.py``), so the event loop never
+    waits for the disk, and the bridge publishes and acknowledges only after that. A callout's
+    acceptance thus writes no page before its first SDS goes out, and the ~15 pages every commit
+    rewrites (b-tree leaves of the audit, outbox, sends, ... tables) are written once per group
+    instead of once per transaction (docs/performance.md). A transaction that raises rolls
+    back to its savepoint only. What group commit risks: a crash of the process before the
+    group's COMMIT takes back its transactions; nothing of them has reached dispatch, but an SDS
+    may have gone to a radio and is sent again after the restart (at-least-once, as for any
+    crash). A COMMIT that fails (disk full, I/O error) loses the group: ``on_group_lost`` is
+    called, and the daemon stops so that it restarts from what is on disk. Without a running
+    loop (scripts, the CLI, most tests) every transaction commits at its end.
 
     Reads are the :class:`StoreReader` queries; writes go through :meth:`transaction`. The
     store is synchronous and not thread-safe: the asyncio engine calls it directly from the
@@ -85,6 +87,7 @@ class Store(StoreReader):
         "_durable_sync",
         "_group_chain",
         "_group_commit",
+        "_group_promised",
         "_group_window_s",
         "_in_transaction",
         "_light_sync",
@@ -130,6 +133,7 @@ class Store(StoreReader):
         self._group_commit = group_commit
         self._group_window_s = group_window_s
         self._group_chain: AuditChain | None = None
+        self._group_promised = False
         self._commit_timer: asyncio.TimerHandle | None = None
         self.groups_committed = 0
         """Group COMMITs so far (tests and benchmarks read it)."""
@@ -138,9 +142,9 @@ class Store(StoreReader):
         self.wal_sync = WalSync(
             self.path.with_name(self.path.name + "-wal"), before_flush=self.commit_group
         )
-        """``await store.wal_sync.wait()`` makes every transaction so far durable (it commits
-        the open group first; ``durability.py``). The gateway awaits it before anything
-        reaches dispatch."""
+        """``await store.wal_sync.wait()`` makes every promise (``durable=True``) so far survive
+        power loss (it commits the open group first; ``durability.py``). The gateway awaits it
+        before anything reaches dispatch."""
 
     @classmethod
     def in_data_dir(
@@ -177,14 +181,14 @@ class Store(StoreReader):
         block ends and rolled back if it raises. ``now`` defaults to the clock.
 
         Without group commit (or outside a running event loop) it is one SQLite transaction
-        (``BEGIN IMMEDIATE`` … ``COMMIT``); with it, a savepoint in the open group (see the
-        class). ``durable=True`` commits the open group, then itself with the store's
-        ``synchronous`` level (survives power loss when ``FULL``).
+        (``BEGIN IMMEDIATE`` … ``COMMIT``), ``durable=True`` committing with the store's
+        ``synchronous`` level (survives power loss when ``FULL``); with it, a savepoint in the
+        open group, ``durable=True`` marking the group as a promise for ``wal_sync.wait()``.
         Not reentrant: a nested call raises ``RuntimeError``.
         """
         if self._in_transaction:
             raise RuntimeError("store transactions do not nest")
-        if durable or not self._group_commit or not _loop_running():
+        if not self._group_commit or not _loop_running():
             self.commit_group()
             with self._single(now, durable=durable) as tx:
                 yield tx
@@ -203,6 +207,9 @@ class Store(StoreReader):
                 chain.restore(mark)
                 self._roll_back_savepoint()
                 raise
+            if durable:
+                self._group_promised = True
+                self.wal_sync.promise_open()
         finally:
             self._in_transaction = False
         if tx.erased_text and self._checkpoint_after_erase:
@@ -226,7 +233,11 @@ class Store(StoreReader):
                 raise
         finally:
             self._in_transaction = False
-        self.wal_sync.committed()
+        if durable and level in ("FULL", "EXTRA"):
+            self.wal_sync.committed()
+            self.wal_sync.synced()  # the FULL commit flushed the WAL, and all before it
+        else:
+            self.wal_sync.committed(promise=durable)
         if tx.erased_text and self._checkpoint_after_erase:
             self.checkpoint()
 
@@ -262,7 +273,7 @@ class Store(StoreReader):
 
     def commit_group(self) -> None:
         """COMMIT the open group now (nothing if none is open). Called before a flush, a
-        durable transaction, a checkpoint and on close; the timer calls it too."""
+        transaction outside group commit, a checkpoint and on close; the timer calls it too."""
         chain = self._group_chain
         if chain is None:
             return
@@ -279,10 +290,12 @@ class Store(StoreReader):
             self._group_lost(exc)
             raise
         self.groups_committed += 1
-        self.wal_sync.committed()
+        promised, self._group_promised = self._group_promised, False
+        self.wal_sync.committed(promise=promised)
 
     def _group_lost(self, exc: BaseException) -> None:
         self._group_chain = None
+        self._group_promised = False
         if self.on_group_lost is not None:
             self.on_group_lost(exc)
 

@@ -7,11 +7,11 @@ thread, so the event loop never waits for the disk, and one flush serves every c
 before it started (group commit): with many callouts a second, one fsync covers all of them.
 
 The gateway awaits :meth:`WalSync.wait` before anything leaves for dispatch — a batch of outbox
-publications, the PUBACK of an inbound message — so nothing is announced or acknowledged that a
-power loss could take back. What does not wait is the radio: a callout's first SDS goes out
-while its acceptance is being flushed (docs/performance.md, "durability"). A power loss in that
-window of a few milliseconds loses the acceptance *and* the PUBACK, so the broker redelivers
-the callout and it is sent again: at-least-once, as after any crash.
+publications, the PUBACK of an inbound message — so no promise (an acceptance, an emergency) is
+announced or acknowledged that a power loss could take back. What does not wait is the radio:
+a callout's first SDS goes out while its acceptance is being flushed (docs/performance.md).
+A power loss in that window of a few milliseconds loses the acceptance *and* the PUBACK, so
+the broker redelivers the callout and it is sent again: at-least-once, as after any crash.
 
 Why an fsync of the ``-wal`` file through a descriptor of our own is enough: SQLite writes a
 commit's frames with ``write(2)`` before ``COMMIT`` returns and never keeps them in a buffer
@@ -42,15 +42,31 @@ def fsync_path(path: Path) -> None:
 
 
 class WalSync:
-    """Counts commits and flushes the WAL when someone waits for them to be durable.
+    """Counts commits and flushes the WAL when someone waits for a promise to be durable.
 
-    ``committed()`` is called by the store after every ``COMMIT``; ``await wait()`` returns
-    once every commit made before the call is on disk. Flushes run one at a time in a worker
-    thread; a waiter that arrives during a flush waits for the next one, which covers it.
-    An ``OSError`` from the flush (a failing disk) is raised to every waiter of that flush.
+    The store calls ``committed(promise=...)`` after every ``COMMIT``; a *promise* is a commit
+    that dispatch will be told of as something that cannot be lost (a callout's acceptance, an
+    emergency status: ``Store.transaction(durable=True)``). ``await wait()`` commits the
+    store's open group (``before_flush``) and returns once every promise made before the call
+    is on disk; a flush covers every commit written before it began, promises or not. Other
+    commits are flushed by the next promise's flush or a checkpoint: a power loss may undo
+    them, and the engine re-derives them after a restart (at-least-once, docs/performance.md).
+    Flushes run one at a time in a worker thread; a waiter that arrives during a flush waits
+    for the next one if it needs it. An ``OSError`` from the flush (a failing disk) is raised
+    to every waiter of that flush.
     """
 
-    __slots__ = ("_before", "_flush", "_flushing", "_path", "_synced", "_written", "flushes")
+    __slots__ = (
+        "_before",
+        "_flush",
+        "_flushing",
+        "_open_promise",
+        "_path",
+        "_promised",
+        "_synced",
+        "_written",
+        "flushes",
+    )
 
     def __init__(
         self,
@@ -63,26 +79,41 @@ class WalSync:
         self._before = before_flush
         self._flush: Callable[[Path], None] = flush
         self._written = 0
+        self._promised = 0
+        self._open_promise = False
         self._synced = 0
         self._flushing: asyncio.Future[None] | None = None
         self.flushes = 0
         """How many flushes ran (benchmarks and tests read it)."""
 
-    def committed(self) -> None:
-        """A commit was written (not yet flushed)."""
+    def committed(self, *, promise: bool = False) -> None:
+        """A commit was written (not yet flushed); ``promise``: it must be flushed before
+        anything after it reaches dispatch."""
         self._written += 1
+        if promise:
+            self._promised = self._written
+            self._open_promise = False
+
+    def promise_open(self) -> None:
+        """A promise was made in a transaction not committed yet (the store's open group):
+        :attr:`pending` from now on, until its commit is flushed."""
+        self._open_promise = True
+
+    def synced(self) -> None:
+        """Every commit so far is on disk (a ``synchronous=FULL`` commit flushed the WAL)."""
+        self._synced = self._written
 
     @property
     def pending(self) -> bool:
-        """True while some commit is not known to be flushed."""
-        return self._synced < self._written
+        """True while some promise is not known to be flushed."""
+        return self._open_promise or self._synced < self._promised
 
     async def wait(self) -> None:
-        """Return once every commit made before this call is flushed to disk (and, with
-        ``before_flush`` — the store's group commit — every transaction: it commits first)."""
+        """Return once every promise made before this call is flushed to disk (with
+        ``before_flush`` — the store's group commit — it commits the open group first)."""
         if self._before is not None:
             self._before()
-        target = self._written
+        target = self._promised
         while self._synced < target:
             if self._flushing is None:
                 self._flushing = asyncio.ensure_future(self._run_flush())

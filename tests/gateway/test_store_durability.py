@@ -58,7 +58,7 @@ def test_a_store_opened_without_sync_never_raises_it_for_light_transactions(
         assert levels == ["OFF", "OFF"]
 
 
-async def test_callout_acceptance_commits_without_fsync_and_the_group_flush_makes_it_durable(
+def test_callout_acceptance_is_the_durable_commit_and_survives_reopening(
     tmp_path: Path,
 ) -> None:
     clock = FakeClock()
@@ -74,12 +74,34 @@ async def test_callout_acceptance_commits_without_fsync_and_the_group_flush_make
         levels = commit_levels(store)
         engine.accept(CalloutRequest.model_validate(callout_body()), topic="tetragw/v1/callouts")
 
-        # No fsync on the event loop: the acceptance waits in the WAL for the group flush
-        # that the bridge awaits before publishing ``accepted`` and acknowledging.
-        assert levels == ["NORMAL"]
+        assert levels == ["FULL"]
+    with Store(path, clock=clock) as reopened:
+        assert [s.state for s in reopened.sends_of("OSL-1-1")] == ["pending", "pending"]
+
+
+async def test_under_group_commit_the_acceptance_is_flushed_off_the_loop_before_dispatch_waits(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock()
+    path = tmp_path / "s.sqlite3"
+    with Store(path, clock=clock, group_commit=True) as store:
+        engine = CalloutEngine(
+            store=store,
+            publisher=Publisher(Topics("tetragw")),
+            radios=ScriptedRadio(),
+            notify_outbox=lambda: None,
+            clock=clock,
+        )
+        levels = commit_levels(store)
+        engine.accept(CalloutRequest.model_validate(callout_body()), topic="tetragw/v1/callouts")
+
+        # Nothing written yet: the acceptance waits in the open group, a promise.
+        assert levels == []
         assert store.wal_sync.pending
-        await store.wal_sync.wait()
-        assert not store.wal_sync.pending
+        await store.wal_sync.wait()  # what the bridge awaits before it publishes or acks
+
+        assert levels == ["NORMAL"]  # one COMMIT, its fsync in a worker thread
         assert store.wal_sync.flushes == 1
+        assert not store.wal_sync.pending
     with Store(path, clock=clock) as reopened:
         assert [s.state for s in reopened.sends_of("OSL-1-1")] == ["pending", "pending"]

@@ -22,7 +22,7 @@ async def test_transactions_share_one_commit_that_the_flush_makes(tmp_path: Path
     path = tmp_path / "s.sqlite3"
     with Store(path, group_commit=True) as store:
         for topic in ("t/a", "t/b", "t/c"):
-            with store.transaction() as tx:
+            with store.transaction(durable=topic == "t/b") as tx:
                 tx.publish(topic, b"1")
 
         # The store's own reads see the group; another connection sees nothing committed yet.
@@ -66,7 +66,7 @@ async def test_a_raising_transaction_takes_back_only_itself(tmp_path: Path) -> N
 async def test_the_group_commits_by_itself_after_its_window(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
     with Store(path, group_commit=True, group_window_s=0.01) as store:
-        with store.transaction() as tx:
+        with store.transaction(durable=True) as tx:
             tx.publish("t/a", b"1")
         for _ in range(500):
             if store.groups_committed:
@@ -78,15 +78,24 @@ async def test_the_group_commits_by_itself_after_its_window(tmp_path: Path) -> N
         assert store.wal_sync.pending  # committed, not yet flushed: a wait() flushes it
 
 
-async def test_a_durable_transaction_commits_the_group_before_itself(tmp_path: Path) -> None:
+async def test_a_durable_transaction_makes_its_group_a_promise_to_flush(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
     with Store(path, group_commit=True) as store:
         with store.transaction() as tx:
-            tx.publish("t/grouped", b"1")
+            tx.publish("t/progress", b"1")
+        await store.wal_sync.wait()  # committed, but nothing promised: no fsync
+        assert committed_topics(path) == ["t/progress"]
+        assert store.wal_sync.flushes == 0
+
         with store.transaction(durable=True) as tx:
             tx.publish("t/emergency", b"2")
+        assert committed_topics(path) == ["t/progress"]  # still in the open group
+        assert store.wal_sync.pending
+        await store.wal_sync.wait()
 
-        assert committed_topics(path) == ["t/grouped", "t/emergency"]
+        assert committed_topics(path) == ["t/progress", "t/emergency"]
+        assert store.wal_sync.flushes == 1
+        assert not store.wal_sync.pending
 
 
 async def test_closing_the_store_commits_the_open_group(tmp_path: Path) -> None:

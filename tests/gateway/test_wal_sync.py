@@ -32,8 +32,9 @@ class GatedFlush:
 async def test_waiters_of_commits_made_before_a_flush_share_that_flush(tmp_path: Path) -> None:
     flush = GatedFlush()
     sync = WalSync(tmp_path / "s-wal", flush=flush)
-    for _ in range(5):
+    for _ in range(4):
         sync.committed()
+    sync.committed(promise=True)
 
     await asyncio.gather(*(sync.wait() for _ in range(10)))
 
@@ -45,11 +46,11 @@ async def test_a_commit_made_during_a_flush_waits_for_the_next_one(tmp_path: Pat
     flush = GatedFlush()
     flush.gate.clear()
     sync = WalSync(tmp_path / "s-wal", flush=flush)
-    sync.committed()
+    sync.committed(promise=True)
     first = asyncio.create_task(sync.wait())
     while not flush.calls:  # the first flush has started (in its thread)
         await asyncio.sleep(0.001)
-    sync.committed()  # lands while the first flush runs: not covered by it
+    sync.committed(promise=True)  # lands while the first flush runs: not covered by it
     second = asyncio.create_task(sync.wait())
     flush.gate.set()
 
@@ -59,13 +60,20 @@ async def test_a_commit_made_during_a_flush_waits_for_the_next_one(tmp_path: Pat
     assert not sync.pending
 
 
-async def test_nothing_committed_means_nothing_to_flush(tmp_path: Path) -> None:
+async def test_commits_that_promise_nothing_are_not_flushed_on_their_own(tmp_path: Path) -> None:
     flush = GatedFlush()
     sync = WalSync(tmp_path / "s-wal", flush=flush)
+    await sync.wait()  # nothing committed at all
+    sync.committed()  # progress: the next promise's flush covers it
 
     await sync.wait()
 
     assert flush.calls == []
+    assert not sync.pending
+    sync.committed(promise=True)
+    assert sync.pending
+    await sync.wait()
+    assert len(flush.calls) == 1
 
 
 async def test_a_failing_flush_reaches_its_waiters_and_the_next_wait_tries_again(
@@ -74,7 +82,7 @@ async def test_a_failing_flush_reaches_its_waiters_and_the_next_wait_tries_again
     flush = GatedFlush()
     flush.fail = OSError(5, "Input/output error")
     sync = WalSync(tmp_path / "s-wal", flush=flush)
-    sync.committed()
+    sync.committed(promise=True)
 
     with pytest.raises(OSError, match="Input/output"):
         await sync.wait()
@@ -92,7 +100,7 @@ async def test_a_cancelled_waiter_does_not_cancel_the_flush_others_wait_for(
     flush = GatedFlush()
     flush.gate.clear()
     sync = WalSync(tmp_path / "s-wal", flush=flush)
-    sync.committed()
+    sync.committed(promise=True)
     impatient = asyncio.create_task(sync.wait())
     patient = asyncio.create_task(sync.wait())
     while not flush.calls:
@@ -105,17 +113,29 @@ async def test_a_cancelled_waiter_does_not_cancel_the_flush_others_wait_for(
     assert not sync.pending
 
 
-async def test_the_store_counts_its_commits_and_flushes_its_real_wal_file(tmp_path: Path) -> None:
-    with Store(tmp_path / "s.sqlite3") as store:
+async def test_the_store_counts_its_promises_and_flushes_its_real_wal_file(
+    tmp_path: Path,
+) -> None:
+    with Store(tmp_path / "s.sqlite3", group_commit=True) as store:
         before = store.wal_sync.flushes
-        with store.transaction() as tx:
+        with store.transaction(durable=True) as tx:
             tx.publish("t/a", b"1")
         assert store.wal_sync.pending
-        assert (tmp_path / "s.sqlite3-wal").stat().st_size > 0
 
         await store.wal_sync.wait()
 
+        assert (tmp_path / "s.sqlite3-wal").stat().st_size > 0
         assert store.wal_sync.flushes == before + 1
+        assert not store.wal_sync.pending
+
+
+def test_a_full_commit_leaves_nothing_to_flush(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite3") as store:
+        with store.transaction() as tx:
+            tx.publish("t/a", b"1")
+        with store.transaction(durable=True) as tx:  # FULL: syncs the WAL itself
+            tx.publish("t/b", b"2")
+
         assert not store.wal_sync.pending
 
 
