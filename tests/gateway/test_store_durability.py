@@ -29,6 +29,17 @@ def commit_levels(store: Store) -> list[Synchronous]:
     return levels
 
 
+def accept_one_callout(store: Store, clock: FakeClock) -> None:
+    engine = CalloutEngine(
+        store=store,
+        publisher=Publisher(Topics("tetragw")),
+        radios=ScriptedRadio(),
+        notify_outbox=lambda: None,
+        clock=clock,
+    )
+    engine.accept(CalloutRequest.model_validate(callout_body()), topic="tetragw/v1/callouts")
+
+
 def test_durable_transaction_commits_with_full_sync_and_others_with_normal(
     tmp_path: Path,
 ) -> None:
@@ -64,15 +75,8 @@ def test_callout_acceptance_is_the_durable_commit_and_survives_reopening(
     clock = FakeClock()
     path = tmp_path / "s.sqlite3"
     with Store(path, clock=clock) as store:
-        engine = CalloutEngine(
-            store=store,
-            publisher=Publisher(Topics("tetragw")),
-            radios=ScriptedRadio(),
-            notify_outbox=lambda: None,
-            clock=clock,
-        )
         levels = commit_levels(store)
-        engine.accept(CalloutRequest.model_validate(callout_body()), topic="tetragw/v1/callouts")
+        accept_one_callout(store, clock)
 
         assert levels == ["FULL"]
     with Store(path, clock=clock) as reopened:
@@ -85,15 +89,8 @@ async def test_under_group_commit_the_acceptance_is_flushed_off_the_loop_before_
     clock = FakeClock()
     path = tmp_path / "s.sqlite3"
     with Store(path, clock=clock, group_commit=True) as store:
-        engine = CalloutEngine(
-            store=store,
-            publisher=Publisher(Topics("tetragw")),
-            radios=ScriptedRadio(),
-            notify_outbox=lambda: None,
-            clock=clock,
-        )
         levels = commit_levels(store)
-        engine.accept(CalloutRequest.model_validate(callout_body()), topic="tetragw/v1/callouts")
+        accept_one_callout(store, clock)
 
         # Nothing written yet: the acceptance waits in the open group, a promise.
         assert levels == []
