@@ -26,9 +26,10 @@ Delivery guarantees (dispatch-api.md: inbound and outbound are QoS 1, at-least-o
   for 3.1.1; ``clean_start=False`` plus a Session Expiry Interval for MQTT 5), so QoS 1
   messages published while the gateway restarts are queued by the broker. Mosquitto drops
   messages beyond ``max_queued_messages`` (1000 by default) for an offline client.
-* **Outbound.** The outbox pump publishes the pending publications in ``seq`` order, up to
-  ``publish_window`` awaiting their PUBACKs at once (MQTT keeps one session's QoS 1 messages
-  in order), and confirms each to the outbox only after its own PUBACK. A batch is sent
+* **Outbound.** The outbox pump (:mod:`gateway.mqtt_outbox`) publishes the pending
+  publications in ``seq`` order, up to ``publish_window`` awaiting their PUBACKs at once
+  (MQTT keeps one session's QoS 1 messages in order), and confirms each to the outbox only
+  after its own PUBACK. A batch is sent
   only after ``durable`` returns: nothing is announced that a power loss could take back.
   After a reconnect it starts again from ``pending()``, so a
   publication whose PUBACK was lost is sent twice rather than never. A publication the broker
@@ -42,15 +43,14 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
-import inspect
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Any, Final, Self, TypeVar, cast
+from typing import Any, Final, Self, cast
 
 import aiomqtt
-from paho.mqtt.client import MQTT_ERR_SUCCESS, CallbackOnPublish_v2
+from paho.mqtt.client import CallbackOnPublish_v2
 from paho.mqtt.client import Client as PahoClient
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -64,6 +64,7 @@ from gateway.mqtt_interfaces import (
     OutboxSource,
     Publication,
 )
+from gateway.mqtt_outbox import OutboxPump
 from gateway.mqtt_settings import MqttSettings
 from gateway.mqtt_tls import tls_context
 
@@ -79,7 +80,6 @@ __all__ = [
 ]
 
 _log = get_logger(__name__)
-_T = TypeVar("_T")
 
 #: The will and clean-shutdown health payload (dispatch-api.md, ``gateway/<id>/health``).
 OFFLINE_PAYLOAD: Final[bytes] = b'{"state": "offline"}'
@@ -87,12 +87,6 @@ _DEFAULT_ONLINE: Final[bytes] = b'{"state": "online"}'
 #: Outbox publications in flight at once (QoS 1, awaiting their PUBACKs). Mosquitto's
 #: ``max_inflight_messages`` is 20 by default; paho queues what the broker's window refuses.
 PUBLISH_WINDOW: Final = 20
-
-
-async def _resolve(value: _T | Awaitable[_T]) -> _T:
-    if inspect.isawaitable(value):
-        return await value
-    return value
 
 
 class MqttBridge:
@@ -118,7 +112,6 @@ class MqttBridge:
         self._durable = durable
         self._window = max(1, publish_window)
         self._on_message = on_message
-        self._outbox = outbox
         self._health = health if health is not None else (lambda: _DEFAULT_ONLINE)
         self._counters = BridgeCounters()
         self._wake = asyncio.Event()
@@ -131,8 +124,19 @@ class MqttBridge:
         self._tls_context: ssl.SSLContext | None = None
         self._publish_lock = asyncio.Lock()
         self._refusals: list[str] = []
-        #: PUBACKs the outbox pump waits for, by packet id (one connection's worth).
-        self._pubacks: dict[int, asyncio.Future[ReasonCode | None]] = {}
+        self._pump: OutboxPump | None = None
+        if outbox is not None:
+            self._pump = OutboxPump(
+                outbox,
+                window=self._window,
+                puback_timeout_s=settings.timeout_s,
+                wake=self._wake,
+                durable=durable,
+                on_published=lambda: self._bump("published"),
+                on_refused=lambda reason: self._bump(
+                    "refused", last_error=f"publish refused: {reason}"
+                ),
+            )
 
     # -- state -------------------------------------------------------------------------------
 
@@ -283,8 +287,8 @@ class MqttBridge:
                 client_id=settings.effective_client_id,
                 filters=list(settings.inbound_filters),
             )
-            if self._outbox is not None:
-                tasks.append(asyncio.create_task(self._pump(client), name="mqtt-outbox"))
+            if self._pump is not None:
+                tasks.append(asyncio.create_task(self._pump.run(client), name="mqtt-outbox"))
             done, _ = await asyncio.wait([*tasks, stop], return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:
             await _finish(tasks, stop)
@@ -404,85 +408,6 @@ class MqttBridge:
 
     # -- outbound ----------------------------------------------------------------------------
 
-    async def _pump(self, client: aiomqtt.Client) -> None:
-        """Publish the outbox in ``seq`` order, up to ``publish_window`` awaiting PUBACKs.
-
-        A batch waits for the store's flush first (nothing is announced that a power loss
-        could take back). PUBACKs are awaited in ``seq`` order and each publication is
-        confirmed to the outbox after its own; MQTT keeps QoS 1 messages of one session in
-        order (3.1.1 §4.6, 5 §4.6), so pipelining changes nothing a subscriber sees.
-        """
-        assert self._outbox is not None
-        outbox = self._outbox
-        in_flight: collections.deque[tuple[Publication, asyncio.Future[ReasonCode | None]]]
-        in_flight = collections.deque()
-        try:
-            while True:
-                # Clear before reading: a notify() that lands while we read is not lost.
-                self._wake.clear()
-                batch = await _resolve(outbox.pending())
-                if not batch:
-                    await self._wake.wait()
-                    continue
-                if self._durable is not None:
-                    await self._durable()
-                for publication in batch:
-                    if len(in_flight) >= self._window:
-                        await self._settle(outbox, *in_flight.popleft())
-                    in_flight.append((publication, self._send(client, publication)))
-                while in_flight:
-                    await self._settle(outbox, *in_flight.popleft())
-                # Python 3.11's asyncio.wait_for loses a cancel that lands as the awaited
-                # future completes (CPython gh-86296); honour a pending cancel here, or a
-                # SIGTERM could leave the pump waiting on _wake forever.
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise asyncio.CancelledError
-        finally:
-            for _publication, future in in_flight:
-                future.cancel()
-            self._pubacks.clear()
-
-    def _send(
-        self, client: aiomqtt.Client, publication: Publication
-    ) -> asyncio.Future[ReasonCode | None]:
-        """Hand one publication to paho; the future resolves with its PUBACK's reason code."""
-        info = client._client.publish(
-            publication.topic, publication.payload, publication.qos, publication.retain
-        )
-        if info.rc != MQTT_ERR_SUCCESS:
-            raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
-        future: asyncio.Future[ReasonCode | None] = asyncio.get_running_loop().create_future()
-        if publication.qos == 0:
-            future.set_result(None)  # no PUBACK comes for QoS 0
-        else:
-            # A PUBACK is read from the socket by the event loop, never inside publish():
-            # registering the packet id now cannot miss it.
-            self._pubacks[info.mid] = future
-        return future
-
-    async def _settle(
-        self,
-        outbox: OutboxSource,
-        publication: Publication,
-        puback: asyncio.Future[ReasonCode | None],
-    ) -> None:
-        """Wait for ``publication``'s PUBACK (the connection's timeout), then confirm it."""
-        try:
-            reason = await asyncio.wait_for(puback, self._settings.timeout_s)
-        except TimeoutError:
-            raise aiomqtt.MqttError("timed out waiting for a PUBACK") from None
-        if reason is not None and reason.is_failure:
-            self._bump("refused", last_error=f"publish refused: {reason}")
-            _log.error(
-                "mqtt_publication_refused",
-                topic=publication.topic,
-                seq=publication.seq,
-                reason=str(reason),
-            )
-        await _resolve(outbox.confirm(publication.seq))
-        self._bump("published")
-
     async def _publish(
         self,
         client: aiomqtt.Client,
@@ -525,11 +450,8 @@ class MqttBridge:
             reason_code: ReasonCode,
             properties: Properties,
         ) -> None:
-            future = self._pubacks.pop(mid, None)
-            if future is not None:  # the outbox pump's: attributed by packet id
-                if not future.done():
-                    future.set_result(reason_code)
-                return
+            if self._pump is not None and self._pump.on_puback(mid, reason_code):
+                return  # the outbox pump's: attributed by packet id
             if reason_code.is_failure:
                 self._refusals.append(str(reason_code))
             delegate(paho_client, userdata, mid, reason_code, properties)
