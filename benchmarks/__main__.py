@@ -124,7 +124,12 @@ def figures(results: dict[str, Any]) -> list[Figure]:
             "<= 1.5",
             flat <= 1.5,
             f"p99 {small['relay_p99_ms']} -> {big['relay_p99_ms']} ms;"
-            f" sent {big['achieved_send_per_s']}/s, drained {big['drained_after_s']} s after",
+            f" sent {big['achieved_send_per_s']}/s, drained {big['drained_after_s']} s after"
+            + (
+                "; BROKER DROPPED messages to the rig's dispatch client (rig overloaded)"
+                if small["broker_dropped_for_dispatch"] or big["broker_dropped_for_dispatch"]
+                else ""
+            ),
         )
     )
     ready = results["startup"]
