@@ -126,10 +126,13 @@ class OutboxPump:
         self, publication: Publication, puback: asyncio.Future[ReasonCode | None]
     ) -> None:
         """Wait for ``publication``'s PUBACK (the connection's timeout), then confirm it."""
-        try:
-            reason = await asyncio.wait_for(puback, self._timeout_s)
-        except TimeoutError:
-            raise aiomqtt.MqttError("timed out waiting for a PUBACK") from None
+        if puback.done():  # usual with a full window: it came while later ones were sent
+            reason = puback.result()
+        else:
+            try:
+                reason = await asyncio.wait_for(puback, self._timeout_s)
+            except TimeoutError:
+                raise aiomqtt.MqttError("timed out waiting for a PUBACK") from None
         if reason is not None and reason.is_failure:
             self._on_refused(str(reason))
             _log.error(
