@@ -277,8 +277,13 @@ class MqttBridge:
         stop = asyncio.create_task(self._stop.wait(), name="mqtt-stop")
         try:
             await self._subscribe(client)
-            await self._publish(client, settings.health_topic, self._health(), 1, retain=True)
+            online = self._health()
+            await self._publish(client, settings.health_topic, online, 1, retain=True)
             self._connected.set()
+            if self._health() != online:
+                # A change while that publication awaited its PUBACK (a radio came up) found
+                # the bridge not yet connected (publish_health() refuses then): publish it now.
+                await self._publish(client, settings.health_topic, self._health(), 1, retain=True)
             self._bump("connects", connected=True)
             _log.info(
                 "mqtt_connected",

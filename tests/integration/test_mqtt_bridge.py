@@ -342,6 +342,23 @@ async def test_clean_stop_leaves_health_offline(mosquitto: MosquittoBroker) -> N
     assert json.loads(message.payload) == {"state": "offline"}
 
 
+async def test_health_that_changes_while_the_bridge_connects_is_published_again(
+    mosquitto: MosquittoBroker,
+) -> None:
+    # The daemon's radios come up while the connect-time health awaits its PUBACK; the
+    # bridge is not yet connected then and refuses publish_health(). The retained health
+    # must still end up saying what is true now.
+    payloads = iter([b'{"state": "online", "radios": "starting"}'])
+
+    def health() -> bytes:
+        return next(payloads, b'{"state": "online", "radios": "up"}')
+
+    async with MqttBridge(settings_for(mosquitto), on_message=Inbox(), health=health) as bridge:
+        await asyncio.wait_for(bridge.wait_connected(), WAIT_S)
+        message = await retained(mosquitto, HEALTH)
+    assert json.loads(message.payload) == {"state": "online", "radios": "up"}
+
+
 # -- outbound --------------------------------------------------------------------------------
 
 
