@@ -129,14 +129,5 @@ class WalSync:
         finally:
             self._flushing = None
 
-    def flush_now(self) -> None:
-        """Flush in this thread (at stop, when no loop may be running)."""
-        if self._before is not None:
-            self._before()
-        target = self._written
-        self._flush(self._path)
-        self.flushes += 1
-        self._synced = max(self._synced, target)
-
 
 __all__ = ["WalSync", "fsync_path"]
