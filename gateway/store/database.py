@@ -87,7 +87,6 @@ class Store(StoreReader):
         "_durable_sync",
         "_group_chain",
         "_group_commit",
-        "_group_promised",
         "_group_window_s",
         "_in_transaction",
         "_light_sync",
@@ -133,7 +132,6 @@ class Store(StoreReader):
         self._group_commit = group_commit
         self._group_window_s = group_window_s
         self._group_chain: AuditChain | None = None
-        self._group_promised = False
         self._commit_timer: asyncio.TimerHandle | None = None
         self.groups_committed = 0
         """Group COMMITs so far (tests and benchmarks read it)."""
@@ -208,8 +206,7 @@ class Store(StoreReader):
                 self._roll_back_savepoint()
                 raise
             if durable:
-                self._group_promised = True
-                self.wal_sync.promise_open()
+                self.wal_sync.promise_open()  # the group's COMMIT is then a promise
         finally:
             self._in_transaction = False
         if tx.erased_text and self._checkpoint_after_erase:
@@ -290,12 +287,11 @@ class Store(StoreReader):
             self._group_lost(exc)
             raise
         self.groups_committed += 1
-        promised, self._group_promised = self._group_promised, False
-        self.wal_sync.committed(promise=promised)
+        self.wal_sync.committed()
 
     def _group_lost(self, exc: BaseException) -> None:
         self._group_chain = None
-        self._group_promised = False
+        self.wal_sync.promise_lost()
         if self.on_group_lost is not None:
             self.on_group_lost(exc)
 

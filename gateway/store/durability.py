@@ -88,16 +88,21 @@ class WalSync:
 
     def committed(self, *, promise: bool = False) -> None:
         """A commit was written (not yet flushed); ``promise``: it must be flushed before
-        anything after it reaches dispatch."""
+        anything after it reaches dispatch. A promise made in it beforehand
+        (:meth:`promise_open`) makes it one too."""
         self._written += 1
-        if promise:
+        if promise or self._open_promise:
             self._promised = self._written
             self._open_promise = False
 
     def promise_open(self) -> None:
         """A promise was made in a transaction not committed yet (the store's open group):
-        :attr:`pending` from now on, until its commit is flushed."""
+        :attr:`pending` from now on, and the next commit is a promise."""
         self._open_promise = True
+
+    def promise_lost(self) -> None:
+        """The uncommitted transaction holding a promise was rolled back (a lost group)."""
+        self._open_promise = False
 
     def synced(self) -> None:
         """Every commit so far is on disk (a ``synchronous=FULL`` commit flushed the WAL)."""
