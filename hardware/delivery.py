@@ -149,6 +149,8 @@ class PendingSend:
     stages: dict[int, PartStage] = field(default_factory=dict)
     lingering: asyncio.TimerHandle | None = None
     sent_announced: bool = False
+    #: The radio's SDS instances of its parts (``+CMGS: <n>``), as bound so far.
+    instances: list[int] = field(default_factory=list)
 
     def lowest_stage(self) -> int:
         return min(_STAGE_RANK[s] for s in self.stages.values() if s != "failed")
@@ -173,6 +175,8 @@ class DeliveryTracker:
         self._on_stage = on_stage
         self._read_window = read_window
         self._by_reference: dict[int, PendingSend] = {}
+        # Every send in ``_by_reference``, once (a send of several parts has several refs).
+        self._pending: dict[int, PendingSend] = {}
         # Delivered sends waiting for their read report, oldest first.
         self._lingering: dict[int, PendingSend] = {}
         self._by_instance: dict[int, tuple[PendingSend, int]] = {}
@@ -180,7 +184,7 @@ class DeliveryTracker:
     @property
     def outstanding(self) -> int:
         """Sends registered and not finished (including ones lingering for ``read``)."""
-        return len({id(p) for p in self._by_reference.values()})
+        return len(self._pending)
 
     def register(
         self,
@@ -203,11 +207,13 @@ class DeliveryTracker:
         )
         for ref in references:
             self._by_reference[ref] = pending
+        self._pending[id(pending)] = pending
         return pending
 
     def bind_instance(self, pending: PendingSend, reference: int, instance: int) -> None:
         """Remember the radio's SDS instance (``+CMGS: <n>``) of one part."""
         self._by_instance[instance] = (pending, reference)
+        pending.instances.append(instance)
 
     def on_outcome(self, instance: int, sds_status: int, reference: int | None) -> None:
         """The radio's unsolicited ``+CMGS: <instance>,<status>[,<ref>]`` (PEI reference §3)."""
@@ -264,7 +270,7 @@ class DeliveryTracker:
 
     def fail_all(self, reason: str) -> None:
         """The link is lost: every send not resolved yet fails, marked as a radio fault."""
-        for pending in {id(p): p for p in self._by_reference.values()}.values():
+        for pending in list(self._pending.values()):
             self._fail(pending, reason, temporary=True, radio_fault=True)
 
     def mark_sent(self, pending: PendingSend, reference: int) -> None:
@@ -321,8 +327,11 @@ class DeliveryTracker:
         for ref in pending.references:
             if self._by_reference.get(ref) is pending:
                 del self._by_reference[ref]
-        for instance in [i for i, (p, _) in self._by_instance.items() if p is pending]:
-            del self._by_instance[instance]
+        self._pending.pop(id(pending), None)
+        for instance in pending.instances:
+            bound = self._by_instance.get(instance)
+            if bound is not None and bound[0] is pending:
+                del self._by_instance[instance]
         if not pending.outcome.done():
             pending.outcome.cancel()
         self._allocator.release(pending.references)

@@ -1,8 +1,11 @@
 """The PEI driver of one TETRA radio: commands, sends, received SDS, link supervision.
 
-Patterns from zigpy-znp/bellows and aiomqtt: one command in flight behind a lock; the waiter
+Patterns from zigpy-znp/bellows and aiomqtt: one command in flight (``hardware.command_queue``,
+which writes the next command from the reader the moment the last one is answered); the waiter
 is registered BEFORE the command is written; every command has a timeout; unsolicited result
-codes are dispatched while a command waits; a pending entry is removed in ``finally``.
+codes are dispatched while a command waits; a pending entry is removed in ``finally``. A lock
+keeps multi-command sequences (init, selecting the SDS service and sending) together; an SDS
+for the service already selected is a single command and queues without it.
 
 A supervisor task owns the link (``hardware.terminal_link``): it opens it (capped, jittered
 exponential backoff), brings the radio into a known state with the vendor profile's init
@@ -26,6 +29,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
 
+from hardware.command_queue import CommandQueue
 from hardware.delivery import (
     DeliveryTracker,
     PendingSend,
@@ -121,7 +125,7 @@ class Terminal(LinkSupervision):
         self._trouble_reason = ""
         self._writer: asyncio.StreamWriter | None = None
         self._parser = PeiParser(role="dte")
-        self._command_waiter: CommandWaiter | None = None
+        self._commands = CommandQueue(self._write_line, self._write_failed)
         self._selected_service: int | None = None
         self._missed = 0
         self._last_answer = 0.0
@@ -289,15 +293,17 @@ class Terminal(LinkSupervision):
         loop = asyncio.get_running_loop()
         while True:
             await self._usable.wait()
+            bind = functools.partial(self._tracker.bind_instance, pending, ref)
             try:
-                async with self._io_lock:
+                if self._selected_service == ai_service:
+                    # The service is selected already: one command, queued without the lock
+                    # (a sequence that changes the service first clears _selected_service).
                     self._require_ready()
-                    reply = await self._submit_locked(
-                        ai_service,
-                        issi,
-                        payload,
-                        functools.partial(self._tracker.bind_instance, pending, ref),
-                    )
+                    reply = await self._command(commands.send_sds(issi, payload), on_instance=bind)
+                else:
+                    async with self._io_lock:
+                        self._require_ready()
+                        reply = await self._submit_locked(ai_service, issi, payload, bind)
             except (RadioDownError, CommandTimeoutError) as exc:
                 # Whether the radio took the PDU is unknown: fail it as a radio fault, so the
                 # pool sends it again (elsewhere). At least once beats a lost callout.
@@ -348,35 +354,44 @@ class Terminal(LinkSupervision):
         seconds: float | None = None,
         on_instance: Callable[[int], None] | None = None,
     ) -> CommandReply:
-        """Write one command and wait for its final result; the caller holds ``_io_lock``."""
-        writer = self._writer
-        if writer is None:
+        """Queue one command and wait for its final result (``seconds`` from its write).
+
+        Commands that must follow each other unbroken are sent under ``_io_lock``."""
+        if self._writer is None:
             raise RadioDownError(f"radio {self.name} is not connected")
-        waiter = CommandWaiter(asyncio.get_running_loop().create_future(), on_instance=on_instance)
-        self._command_waiter = waiter  # registered before the write (zigpy-znp)
+        waiter = CommandWaiter(
+            asyncio.get_running_loop().create_future(),
+            line=line,
+            timeout=seconds or self.config.command_timeout,
+            on_instance=on_instance,
+        )
+        self._commands.submit(waiter)  # registered before the write (zigpy-znp)
         try:
-            async with asyncio.timeout(seconds or self.config.command_timeout):
-                writer.write(line)
-                await writer.drain()
-                final = await waiter.done
-        except TimeoutError:
+            final = await waiter.done
+        except CommandTimeoutError:
             self._missed += 1
             self._log.warning("command_timeout", command=command_name(line), missed=self._missed)
             if self._missed >= self.config.max_missed:
                 self._flag_trouble("not_answering")
-            raise CommandTimeoutError(command_name(line)) from None
-        except (ConnectionError, OSError) as exc:
-            self._flag_trouble("write_failed")
-            raise RadioDownError(str(exc)) from exc
+            raise
         finally:
-            if self._command_waiter is waiter:
-                self._command_waiter = None
+            self._commands.withdraw(waiter)
         self._missed = 0
         if isinstance(final, CmeError) and final.code == CME_SYNTAX and self._ready.is_set():
             # We only send well-formed commands: a syntax error is the stale answer of a
             # radio that has just powered up (PEI reference §1).
             self._flag_trouble("radio_reboot")
         return CommandReply(final, tuple(waiter.responses))
+
+    def _write_line(self, line: bytes) -> None:
+        writer = self._writer
+        if writer is None or writer.transport.is_closing():
+            raise RadioDownError(f"radio {self.name} is not connected")
+        writer.write(line)
+
+    def _write_failed(self, exc: Exception) -> None:
+        self._log.warning("link_write_failed", error=str(exc))
+        self._flag_trouble("write_failed")
 
     # ---- receiving --------------------------------------------------------------------
 
@@ -391,13 +406,13 @@ class Terminal(LinkSupervision):
         self._flag_trouble("link_closed")
 
     def _dispatch(self, event: PeiEvent) -> None:
-        waiter = self._command_waiter
         if isinstance(event, Ok | Error | CmeError | CmsError):
-            if waiter is not None and not waiter.done.done():
-                waiter.done.set_result(event)
-            elif isinstance(event, CmeError) and event.code == CME_SYNTAX and self.healthy:
+            answered = self._commands.finish(event)  # writes the next command, if any
+            stale = isinstance(event, CmeError) and event.code == CME_SYNTAX
+            if answered is None and stale and self.healthy:
                 self._flag_trouble("radio_reboot")
             return
+        waiter = self._commands.in_flight
         if isinstance(event, SdsOutcome):
             self._tracker.on_outcome(event.instance, event.sds_status, event.message_reference)
         elif isinstance(event, SdsReceived):

@@ -5,7 +5,8 @@ the radio into a known state with the vendor profile's init sequence, sends a ke
 ``AT`` when idle, and starts over when the line drops, the radio stops answering
 (``max_missed`` timeouts in a row) or the radio shows it rebooted. ``LinkSupervision`` is a
 mixin of ``hardware.terminal.Terminal``, which owns the state declared here and provides
-``_command`` (one command in flight) and ``_read_loop`` (the reader task).
+``_command`` (one command in flight, ``hardware.command_queue``) and ``_read_loop`` (the
+reader task).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from hardware.command_queue import CommandQueue
 from hardware.delivery import DeliveryTracker
 from hardware.link import connect_with_backoff, expected_issi, open_link
 from hardware.radio_events import LinkDown, LinkUp, SignalReport
@@ -26,7 +28,6 @@ from hardware.terminal_types import (
     CME_ALREADY_REGISTERED,
     CommandReply,
     CommandTimeoutError,
-    CommandWaiter,
     InitError,
     RadioDownError,
     Streams,
@@ -60,7 +61,7 @@ class LinkSupervision:
     _trouble_reason: str
     _writer: asyncio.StreamWriter | None
     _parser: PeiParser[PeiEvent]
-    _command_waiter: CommandWaiter | None
+    _commands: CommandQueue
     _selected_service: int | None
     _missed: int
     _last_answer: float
@@ -253,9 +254,7 @@ class LinkSupervision:
         self._ready.clear()
         self._update_usable()
         self._log.warning("radio_down", reason=reason)
-        waiter = self._command_waiter
-        if waiter is not None and not waiter.done.done():
-            waiter.done.set_exception(RadioDownError(reason))
+        self._commands.fail_all(RadioDownError(reason))
         self._tracker.fail_all(f"link_down:{reason}")
         await self._close(reader_task)
         if was_up:

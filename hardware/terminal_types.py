@@ -99,13 +99,18 @@ class CommandReply:
 
 @dataclass(slots=True)
 class CommandWaiter:
-    """The command in flight: its final result and the information responses so far."""
+    """A command for the radio: its line, its final result and the information responses
+    so far (``hardware.command_queue`` writes it and times it out)."""
 
     done: asyncio.Future[FinalResult]
+    line: bytes = b""
+    #: Seconds from the write to the final result before the command counts as unanswered.
+    timeout: float = 3.0
     responses: list[PeiEvent] = field(default_factory=list)
     # Called from the reader on "+CMGS: <n>": the outcome line may follow in the same read,
     # before the sender wakes up, so the instance must be bound right there.
     on_instance: Callable[[int], None] | None = None
+    timer: asyncio.TimerHandle | None = None
 
 
 def text_digest(text: str) -> str:

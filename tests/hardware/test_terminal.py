@@ -187,7 +187,7 @@ async def test_dropped_report_times_out_and_frees_its_reference(radio: FakeRadio
         outcome = await terminal.send_text(UNIT, "Hei", loop.time() + 0.3)
         assert outcome.kind == "timeout"
         assert terminal.outstanding == 0
-        assert terminal._command_waiter is None
+        assert len(terminal._commands) == 0
         assert not terminal._allocator.in_flight
     finally:
         await terminal.stop()
@@ -355,5 +355,26 @@ async def test_send_before_the_radio_is_up_waits_for_it(radio: FakeRadio) -> Non
     await terminal.start()
     try:
         assert (await send).kind == "delivered"
+    finally:
+        await terminal.stop()
+
+
+async def test_concurrent_texts_and_statuses_keep_each_sds_with_its_service(
+    radio: FakeRadio,
+) -> None:
+    """Texts for the selected service queue without the lock; a status switches the service
+    in between. A text sent under the status service would be decoded as a status and never
+    be reported delivered."""
+    terminal = await started(radio)
+    try:
+        sends = [
+            terminal.send_text(UNIT + n, f"Melding {n}") if n % 3 else terminal.send_status(UNIT, n)
+            for n in range(9)
+        ]
+        outcomes = await asyncio.gather(*sends)
+        kinds = [o.kind for o in outcomes]
+        assert kinds == ["sent" if n % 3 == 0 else "delivered" for n in range(9)]
+        assert len(radio.sent) == 9
+        assert radio.commands.count("+CTSDS") >= 3
     finally:
         await terminal.stop()
