@@ -302,6 +302,12 @@ class Store(StoreReader):
         busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
         return not busy
 
+    def set_autocheckpoint(self, pages: int) -> None:
+        """Let a COMMIT checkpoint by itself (on the caller's thread) only once the ``-wal``
+        file holds ``pages`` pages (SQLite's default: 1,000); ``checkpoints.py`` raises it
+        while it checkpoints from a worker thread."""
+        self._conn.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+
     def close(self) -> None:
         """Commit the open group (if any) and close the file."""
         try:

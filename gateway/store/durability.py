@@ -95,6 +95,12 @@ class WalSync:
             self._promised = self._written
             self._open_promise = False
 
+    @property
+    def written(self) -> int:
+        """Commits written so far (flushed or not): a counter that tells whether the store
+        wrote since it was last read."""
+        return self._written
+
     def promise_open(self) -> None:
         """A promise was made in a transaction not committed yet (the store's open group):
         :attr:`pending` from now on, and the next commit is a promise."""
