@@ -99,6 +99,7 @@ class ControlApi:
         self.app.add_routes(
             [
                 web.get("/units", self.units),
+                web.post("/units/traffic", self.unit_traffic),
                 web.get("/units/{issi}", self.unit),
                 web.get("/units/{issi}/inbox", self.inbox),
                 web.post("/units/{issi}/status", self.unit_status),
@@ -158,6 +159,38 @@ class ControlApi:
         lat, lon = _float(data, "lat", -90, 90), _float(data, "lon", -180, 180)
         unit.send_position(lat, lon)
         return web.json_response({"issi": unit.issi, "lat": lat, "lon": lon})
+
+    async def unit_traffic(self, request: web.Request) -> web.Response:
+        """Many units send at once: ``{"messages": [{"issi": N, "status": V} or
+        {"issi": N, "lat": .., "lon": ..}, ...]}``, sent in order, as one
+        ``POST /units/<issi>/status|position`` each would. All are checked first: one bad
+        message (its index is named) and none is sent. For load tests: one request instead
+        of one per message (``benchmarks/scale.py``)."""
+        messages = (await _body(request)).get("messages")
+        if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+            raise RequestError("messages must be a list of JSON objects")
+        checked: list[tuple[FieldUnit, int | tuple[float, float]]] = []
+        for index, message in enumerate(messages):
+            try:
+                checked.append(self._traffic_item(message))
+            except RequestError as exc:
+                raise RequestError(f"messages[{index}]: {exc.message}", exc.status) from None
+        for unit, what in checked:
+            if isinstance(what, int):
+                unit.send_status(what)
+            else:
+                unit.send_position(*what)
+        return web.json_response({"sent": len(checked)})
+
+    def _traffic_item(self, message: dict[str, Any]) -> tuple[FieldUnit, int | tuple[float, float]]:
+        issi = _int(message, "issi", 1, 2**24 - 1)
+        unit = self.swmi.units.get(issi)
+        if unit is None:
+            raise RequestError(f"no unit {issi}", 404)
+        if "status" in message:
+            return unit, _int(message, "status", 0, 0xFFFF)
+        lat = _float(message, "lat", -90, 90)
+        return unit, (lat, _float(message, "lon", -180, 180))
 
     async def unit_coverage(self, request: web.Request) -> web.Response:
         unit = self._unit(request)

@@ -7,6 +7,7 @@ import asyncio
 import aiohttp
 import pytest
 
+from protocols.pei.events import SdsReceived
 from protocols.sds.lip import decode_lip
 from protocols.sds.text import decode_text
 from protocols.sds.tl import decode_tl
@@ -57,6 +58,43 @@ async def test_unit_status_text_and_position_reach_the_gateway(emulator, http, c
     assert abs(report.longitude - 10.7) < 1e-4
 
 
+async def test_traffic_sends_many_units_messages_in_one_request(emulator, http, clients):
+    client = await connect(emulator, clients)
+    messages = [
+        {"issi": RESPONSIVE, "status": 32771},
+        {"issi": SILENT, "lat": 59.91, "lon": 10.75},
+    ]
+    async with http.post("/units/traffic", json={"messages": messages}) as response:
+        assert response.status == 200
+        assert await response.json() == {"sent": 2}
+    status = await client.wait_for(from_unit(RESPONSIVE, 13))
+    assert status.hex == "8003"
+    position = await client.wait_for(from_unit(SILENT, 12))
+    report = decode_lip(position.payload, position.length_bits)
+    assert abs(report.latitude - 59.91) < 1e-4
+
+
+async def test_traffic_with_one_bad_message_sends_none_and_names_it(emulator, http, clients):
+    client = await connect(emulator, clients)
+    messages = [
+        {"issi": RESPONSIVE, "status": 32771},
+        {"issi": SILENT, "lat": 91, "lon": 0},
+    ]
+    async with http.post("/units/traffic", json={"messages": messages}) as response:
+        assert response.status == 400
+        assert (await response.json())["error"].startswith("messages[1]: lat")
+    async with http.post("/units/traffic", json={"messages": [{"issi": 999, "status": 1}]}) as r:
+        assert r.status == 404
+        assert "messages[0]" in (await r.json())["error"]
+    # Nothing of the refused requests went out: the next message the gateway sees is this.
+    async with http.post(f"/units/{SILENT}/status", json={"value": 32772}) as response:
+        assert response.status == 200
+    first = await client.wait_for(
+        lambda e: isinstance(e, SdsReceived) and e.calling_issi in (RESPONSIVE, SILENT)
+    )
+    assert (first.calling_issi, first.hex) == (SILENT, "8004")
+
+
 async def test_inbox_shows_what_the_unit_received_in_order(emulator, http, clients):
     client = await connect(emulator, clients)
     from tests.hardware.emulator.test_sds_flows import text_sds
@@ -92,6 +130,8 @@ async def test_coverage_switch_is_shown_on_the_unit(http):
         ("post", f"/units/{RESPONSIVE}/position", {"lat": 91, "lon": 0}, 400),
         ("post", f"/units/{RESPONSIVE}/coverage", {"in_coverage": "no"}, 400),
         ("post", "/units/999/status", {"value": 1}, 404),
+        ("post", "/units/traffic", {"messages": {"issi": RESPONSIVE}}, 400),
+        ("post", "/units/traffic", {"messages": [[RESPONSIVE, 1]]}, 400),
         ("get", "/units/abc/inbox", None, 404),
         ("post", "/radios/nope/fault", {"kind": "reboot"}, 404),
         ("post", "/radios/gw1/fault", {"kind": "meteor"}, 400),
