@@ -15,8 +15,6 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 
-import aiohttp
-
 from gateway.logging import get_logger
 from gateway.publisher import Publisher
 from gateway.store import GssiInUseError, Store
@@ -26,6 +24,7 @@ from hardware.talkgroups import (
     TalkgroupBackend,
     TalkgroupError,
     TalkgroupPoolExhausted,
+    backend_errors,
 )
 
 _log = get_logger("tetragw.incidents")
@@ -120,7 +119,7 @@ class IncidentService:
                 else:
                     self._set(incident_id, callout_id, None, "creating")
                     assignment = await self._backend.create(incident_id, issis)
-            except (TalkgroupError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            except backend_errors() as exc:
                 reason = _reason(exc)
                 _log.warning("talkgroup_failed", incident_id=incident_id, reason=reason)
                 if incident.talkgroup_state == "active" and incident.gssi is not None:
@@ -192,7 +191,7 @@ class IncidentService:
                 return
             try:
                 await self._backend.release(incident_id)
-            except (TalkgroupError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            except backend_errors() as exc:
                 # The group stays recorded as active; ``run`` tries again (also for a
                 # closed incident, which the idle check no longer looks at).
                 self._release_retries[incident_id] = reason

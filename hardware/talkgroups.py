@@ -14,14 +14,19 @@ state is restorable after a restart: ``restore({incident_id: gssi})`` from the s
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import aiohttp
 import structlog
 
 from hardware.link import read_ready_file
+
+if TYPE_CHECKING:
+    # Imported when the first request is made: aiohttp costs ~0.13 s of the gateway's start,
+    # and a gateway without a DGNA service never needs it (docs/performance.md).
+    import aiohttp
 
 __all__ = [
     "DgnaBackend",
@@ -32,6 +37,7 @@ __all__ = [
     "TalkgroupError",
     "TalkgroupPoolExhausted",
     "TargetState",
+    "backend_errors",
     "backend_from_url",
 ]
 
@@ -44,6 +50,15 @@ TargetState = Literal[
 
 class TalkgroupError(Exception):
     """The backend cannot do what was asked; the message says why."""
+
+
+def backend_errors() -> tuple[type[BaseException], ...]:
+    """What a backend may raise when its service cannot do or be asked something: for an
+    ``except`` clause (evaluated when an exception reaches it). aiohttp's client errors are
+    among them once aiohttp is imported; until then nothing can have raised one."""
+    errors: tuple[type[BaseException], ...] = (TalkgroupError, TimeoutError, OSError)
+    aiohttp = sys.modules.get("aiohttp")
+    return errors if aiohttp is None else (*errors, aiohttp.ClientError)
 
 
 class TalkgroupPoolExhausted(TalkgroupError):  # noqa: N818 - a state, named as the domain says
@@ -230,7 +245,7 @@ class DgnaBackend:
         self.lifetime_s = lifetime_s
         self.settle_timeout = settle_timeout
         self.poll_interval = poll_interval
-        self._timeout = aiohttp.ClientTimeout(total=request_timeout)
+        self.request_timeout = request_timeout
         self._session: aiohttp.ClientSession | None = None
 
     def _base_url(self) -> str:
@@ -324,8 +339,11 @@ class DgnaBackend:
     async def _request(
         self, method: str, path: str, body: dict[str, Any] | None = None
     ) -> tuple[int, dict[str, Any]]:
+        import aiohttp  # here, not at the top: see the TYPE_CHECKING import above
+
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            timeout = aiohttp.ClientTimeout(total=self.request_timeout)
+            self._session = aiohttp.ClientSession(timeout=timeout)
         try:
             async with self._session.request(
                 method, self._base_url() + path, json=body

@@ -254,4 +254,6 @@ def test_check_config_error_is_one_line_naming_the_key_with_exit_2(
 def test_check_config_is_registered_on_the_tetragw_command() -> None:
     from gateway import cli
 
-    assert "gateway.cmd_check_config" in cli._COMMANDS
+    assert cli._COMMANDS["check-config"] == "gateway.cmd_check_config"
+    choices = cli.build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    assert set(choices) == set(cli._COMMANDS)  # each module registers the name it is filed under
