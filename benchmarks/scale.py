@@ -220,6 +220,11 @@ async def measure(
         "broker_dropped_for_dispatch": rig_dropped,
         "relay_p50_ms": round(percentile(latencies, 0.5), 1),
         "relay_p99_ms": round(percentile(latencies, 0.99), 1),
+        # The worst of each twenty-fifth of the positions, in arrival order: where the tail is.
+        "relay_series_max_ms": [
+            round(max(latencies[n : n + max(1, len(latencies) // 25)]))
+            for n in range(0, len(latencies), max(1, len(latencies) // 25))
+        ],
         "gateway_peak_rss_mb": round(peak[0] / 2**20, 1),
         "cpu_us_per_message_sent": round(cpu / count * 1e6, 1),
     }
