@@ -19,7 +19,7 @@ import json
 import time
 from typing import Any
 
-from benchmarks.rig import System, cpu_seconds, cpu_split, system
+from benchmarks.rig import NewMessages, System, cpu_seconds, cpu_split, system
 
 TEXT = "Utalarmering: Hjertestans, Storgata 12, 0155 Oslo. Inngang bak. Prio 1."
 FIRST_UNIT = 2040101
@@ -49,34 +49,21 @@ async def _publish_callouts(sys_: System, prefix: str, count: int) -> list[str]:
     return ids
 
 
-def _delivered_times(sys_: System, ids: list[str]) -> list[float]:
-    wanted = {f"tetragw/v1/callouts/{c}/events" for c in ids}
-    return sorted(
-        m.at
-        for m in sys_.dispatch.messages
-        if m.topic in wanted and m.payload.get("event") in ("delivered", "unreached")
-    )
-
-
-class _FinalCount:
-    """How many of ``ids``' callouts have a final event at dispatch, reading each received
-    message once. (Rescanning every message on every message, as ``_delivered_times`` does,
-    cost the rig ~0.6 of a core at 600 callouts: on the same two cores as the gateway.)"""
+class _Finals:
+    """The final events (``delivered``/``unreached``) of ``ids``' callouts at dispatch, as
+    ``(receive time, event)`` in arrival order; each call reads what arrived since the last."""
 
     def __init__(self, sys_: System, ids: list[str]) -> None:
-        self._messages = sys_.dispatch.messages
+        self._new = NewMessages(sys_.dispatch)
         self._wanted = {f"tetragw/v1/callouts/{c}/events" for c in ids}
-        self._read = 0
-        self.count = 0
+        self.events: list[tuple[float, str]] = []
 
     def __call__(self) -> int:
-        messages, wanted = self._messages, self._wanted
-        for n in range(self._read, len(messages)):
-            m = messages[n]
-            if m.topic in wanted and m.payload.get("event") in ("delivered", "unreached"):
-                self.count += 1
-        self._read = len(messages)
-        return self.count
+        for m in self._new():
+            event = m.payload.get("event")
+            if m.topic in self._wanted and event in ("delivered", "unreached"):
+                self.events.append((m.at, event))
+        return len(self.events)
 
 
 async def measure(baud: int, radios: int, callouts_per_radio: int) -> dict[str, Any]:
@@ -84,14 +71,14 @@ async def measure(baud: int, radios: int, callouts_per_radio: int) -> dict[str, 
     units = f"{FIRST_UNIT}-{FIRST_UNIT + UNIT_COUNT - 1}"
     async with system(radios=radios, units=units, baud=baud) as sys_:
         warm = await _publish_callouts(sys_, "warm", radios * 2)
-        warm_finals = _FinalCount(sys_, warm)
+        warm_finals = _Finals(sys_, warm)
         await sys_.dispatch.wait_for(lambda: warm_finals() == len(warm), 60, "warm-up")
         total = callouts_per_radio * radios
         before_bytes, cpu_before = _wire_bytes(sys_), cpu_seconds(sys_.gateway_pid)
         split_before = cpu_split(sys_.gateway_pid)
         started = time.monotonic()
         ids = await _publish_callouts(sys_, "run", total)
-        finals = _FinalCount(sys_, ids)
+        finals = _Finals(sys_, ids)
         limit = 30 + total * 10 / baud * 30  # generous: ~30x the line time of the run
         await sys_.dispatch.wait_for(lambda: finals() == total, limit, "every callout final")
         elapsed = time.monotonic() - started
@@ -100,13 +87,9 @@ async def measure(baud: int, radios: int, callouts_per_radio: int) -> dict[str, 
             a - b for a, b in zip(cpu_split(sys_.gateway_pid), split_before, strict=True)
         )
         after_bytes = _wire_bytes(sys_)
-        times = _delivered_times(sys_, ids)
-        outcomes = [
-            e["event"]
-            for c in ids
-            for e in sys_.dispatch.events(c)
-            if e["event"] in ("delivered", "unreached")
-        ]
+        finals()
+        times = sorted(at for at, _ in finals.events)
+        delivered = sum(1 for _, event in finals.events if event == "delivered")
     tx = (after_bytes[0] - before_bytes[0]) / total
     rx = (after_bytes[1] - before_bytes[1]) / total
     bound = baud / 10 / (tx + rx) * radios
@@ -116,7 +99,7 @@ async def measure(baud: int, radios: int, callouts_per_radio: int) -> dict[str, 
         "baud": baud,
         "radios": radios,
         "callouts": total,
-        "delivered": outcomes.count("delivered"),
+        "delivered": delivered,
         "seconds": round(elapsed, 3),
         "sds_per_s": round(rate, 2),
         "emulator_bound_sds_per_s": round(bound, 2),

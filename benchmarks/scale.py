@@ -28,7 +28,7 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks.rig import System, cpu_seconds, percentile, rss_bytes, system
+from benchmarks.rig import NewMessages, System, cpu_seconds, percentile, rss_bytes, system
 
 FIRST_UNIT = 2040000
 DRAIN_S = 30.0
@@ -59,6 +59,18 @@ async def _open_incidents(sys_: System, count: int) -> None:
     )
 
 
+def _unit_message(n: int, units: int) -> tuple[int, int | None, float | None]:
+    """Message ``n`` of a run: ``(issi, status, None)`` or ``(issi, None, latitude)``.
+
+    Spread over every unit; statuses and positions alternate. Each position has a latitude
+    of its own (LIP resolves ~1.1e-5 degrees), so the event at dispatch names its send.
+    """
+    issi = FIRST_UNIT + (n * 7919) % units
+    if n % 2:
+        return issi, None, round(59.0 + n * 3e-5, 5)
+    return issi, STATUSES[(n // 2) % len(STATUSES)], None
+
+
 async def _drive(
     sys_: System, units: int, rate: float, seconds: float, sent: dict[tuple[int, float], float]
 ) -> tuple[int, float]:
@@ -69,14 +81,13 @@ async def _drive(
     async with aiohttp.ClientSession(sys_.emulator.control, connector=connector) as http:
 
         async def one(n: int) -> None:
-            issi = FIRST_UNIT + (n * 7919) % units  # spread over every unit
-            if n % 2:
-                # A latitude of its own (LIP resolves ~1.1e-5 degrees): the event names its send.
-                lat = round(59.0 + n * 3e-5, 5)
+            issi, status, lat = _unit_message(n, units)
+            body: dict[str, float | int | None]
+            if lat is not None:
                 path, body = f"/units/{issi}/position", {"lat": lat, "lon": 10.7}
                 sent[issi, lat] = time.time()
             else:
-                path, body = f"/units/{issi}/status", {"value": STATUSES[(n // 2) % len(STATUSES)]}
+                path, body = f"/units/{issi}/status", {"value": status}
             async with http.post(path, json=body) as reply:
                 reply.raise_for_status()
             gate.release()
@@ -107,14 +118,12 @@ async def _drive_batched(
             messages: list[dict[str, Any]] = []
             now = time.time()
             for n in range(first, last):
-                issi = FIRST_UNIT + (n * 7919) % units  # spread over every unit
-                if n % 2:
-                    lat = round(59.0 + n * 3e-5, 5)  # its own latitude: the event names it
+                issi, status, lat = _unit_message(n, units)
+                if lat is not None:
                     messages.append({"issi": issi, "lat": lat, "lon": 10.7})
                     sent[issi, lat] = now
                 else:
-                    value = STATUSES[(n // 2) % len(STATUSES)]
-                    messages.append({"issi": issi, "status": value})
+                    messages.append({"issi": issi, "status": status})
             async with http.post("/units/traffic", json={"messages": messages}) as reply:
                 reply.raise_for_status()
             gate.release()
@@ -154,17 +163,13 @@ async def measure(
         drive = _drive if per_message else _drive_batched
         count, took = await drive(sys_, units, rate, seconds, sent)
 
+        new_messages = NewMessages(sys_.dispatch, start=mark)
         found: list[tuple[float, float]] = []  # (latency ms, latitude) per relayed position
-        read = [mark]
+        arrived: set[float] = set()  # their latitudes
 
-        def positions() -> list[tuple[float, float]]:
-            """Each position event that names a send of this run, reading each received
-            message once: rescanning them all on every message (the drain condition is
-            checked per message) delayed the benchmark's own receiving by milliseconds
-            each, and that was the whole tail of the run's p99 (docs/performance.md)."""
-            messages = sys_.dispatch.messages
-            for n in range(read[0], len(messages)):
-                message = messages[n]
+        def read_positions() -> None:
+            """Note each newly received position event that names a send of this run."""
+            for message in new_messages():
                 if not message.topic.endswith("/position"):
                     continue
                 lat = message.payload.get("lat")
@@ -175,9 +180,8 @@ async def measure(
                     at = sent.get((issi, candidate))
                     if at is not None:
                         found.append(((sys_.wall(message.at) - at) * 1e3, candidate))
+                        arrived.add(candidate)
                         break
-            read[0] = len(messages)
-            return found
 
         last = max(sent.values())
         # Drained when the newest position of every unit has arrived (older ones of the same
@@ -187,12 +191,9 @@ async def measure(
             if at >= newest.get(issi, 0.0):
                 newest[issi] = lat
         awaited = set(newest.values())
-        arrived: set[float] = set()
 
         def drained() -> bool:
-            before = len(found)
-            positions()
-            arrived.update(lat for _, lat in found[before:])
+            read_positions()
             return arrived >= awaited
 
         with contextlib.suppress(TimeoutError):
@@ -202,7 +203,8 @@ async def measure(
         drained_s = time.time() - last
         cpu = cpu_seconds(pid) - cpu_before
         sampler.cancel()
-        latencies = [ms for ms, _ in positions()]
+        read_positions()
+        latencies = [ms for ms, _ in found]
         # Mosquitto drops QoS 1 messages for a subscriber whose queue is full
         # (max_queued_messages, 1000): the benchmark's own dispatch client, when the 2 cores
         # are saturated. Such a run's missing positions and tail are the rig's, not the gateway's.

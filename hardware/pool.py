@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 
 from hardware.delivery import ReportLevel, SendOutcome
+from hardware.fanout import Fanout
 from hardware.radio_events import RadioEvent
 from hardware.terminal import CommandReply, Terminal
 
@@ -47,7 +48,9 @@ class RadioPool:
         self._queue_size = event_queue_size
         self._assigned: dict[str, int] = {t.name: 0 for t in self.terminals}
         self._recent: OrderedDict[tuple[Any, ...], float] = OrderedDict()
-        self._subscribers: set[asyncio.Queue[RadioEvent]] = set()
+        self._events: Fanout[RadioEvent] = Fanout(
+            lambda event: log.warning("pool_event_dropped_queue_full", kind=type(event).__name__)
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -100,9 +103,7 @@ class RadioPool:
 
     def events(self) -> AsyncIterator[RadioEvent]:
         """The merged events of every terminal from now on, duplicates removed."""
-        queue: asyncio.Queue[RadioEvent] = asyncio.Queue(self._queue_size)
-        self._subscribers.add(queue)
-        return self._drain(queue)
+        return self._events.subscribe(self._queue_size)
 
     def event_batches(self, max_batch: int = 256) -> AsyncIterator[list[RadioEvent]]:
         """The stream of :meth:`events`, in batches: each waits for one event, then takes
@@ -111,11 +112,7 @@ class RadioPool:
         Subscribed on the call, like :meth:`events`. Never yields an empty batch; arrival
         order is kept within and across batches.
         """
-        if max_batch < 1:
-            raise ValueError("max_batch must be at least 1")
-        queue: asyncio.Queue[RadioEvent] = asyncio.Queue(self._queue_size)
-        self._subscribers.add(queue)
-        return self._drain_batches(queue, max_batch)
+        return self._events.subscribe_batches(self._queue_size, max_batch)
 
     async def send_text(
         self,
@@ -200,13 +197,8 @@ class RadioPool:
 
     async def _relay(self, stream: AsyncIterator[RadioEvent]) -> None:
         async for event in stream:
-            if self._is_duplicate(event):
-                continue
-            for queue in self._subscribers:
-                try:
-                    queue.put_nowait(event)
-                except asyncio.QueueFull:
-                    log.warning("pool_event_dropped_queue_full", kind=type(event).__name__)
+            if not self._is_duplicate(event):
+                self._events.emit(event)
 
     def _is_duplicate(self, event: RadioEvent) -> bool:
         key = event.dedupe_key()
@@ -222,22 +214,3 @@ class RadioPool:
             return True
         self._recent[key] = now
         return False
-
-    async def _drain(self, queue: asyncio.Queue[RadioEvent]) -> AsyncIterator[RadioEvent]:
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self._subscribers.discard(queue)
-
-    async def _drain_batches(
-        self, queue: asyncio.Queue[RadioEvent], max_batch: int
-    ) -> AsyncIterator[list[RadioEvent]]:
-        try:
-            while True:
-                batch = [await queue.get()]
-                while len(batch) < max_batch and not queue.empty():
-                    batch.append(queue.get_nowait())
-                yield batch
-        finally:
-            self._subscribers.discard(queue)

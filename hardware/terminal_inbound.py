@@ -7,7 +7,6 @@ each subscriber's own bounded queue; a full queue drops the event with a warning
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Literal
@@ -15,6 +14,7 @@ from typing import Literal
 import structlog
 
 from hardware.delivery import DeliveryTracker, PendingSend
+from hardware.fanout import Fanout
 from hardware.radio_events import (
     DeliveryReported,
     EmergencyReceived,
@@ -42,7 +42,9 @@ class InboundEvents:
     def __init__(self, radio: str, log: structlog.typing.FilteringBoundLogger) -> None:
         self.name = radio
         self._log = log
-        self._subscribers: set[asyncio.Queue[RadioEvent]] = set()
+        self._events: Fanout[RadioEvent] = Fanout(
+            lambda event: log.warning("event_dropped_queue_full", kind=type(event).__name__)
+        )
         self._reassembler = TextReassembler()
 
     def subscribe(self, queue_size: int) -> AsyncIterator[RadioEvent]:
@@ -50,16 +52,7 @@ class InboundEvents:
 
         Iterate it: the queue is removed when the iterator is closed.
         """
-        queue: asyncio.Queue[RadioEvent] = asyncio.Queue(queue_size)
-        self._subscribers.add(queue)
-        return self._drain(queue)
-
-    async def _drain(self, queue: asyncio.Queue[RadioEvent]) -> AsyncIterator[RadioEvent]:
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self._subscribers.discard(queue)
+        return self._events.subscribe(queue_size)
 
     def on_sds(self, sds: SdsReceived, tracker: DeliveryTracker) -> None:
         """Decode a received SDS: an event, or a report for ``tracker``."""
@@ -105,11 +98,7 @@ class InboundEvents:
 
     def emit(self, event: RadioEvent) -> None:
         """Hand ``event`` to every subscriber."""
-        for queue in self._subscribers:
-            try:
-                queue.put_nowait(event)
-            except asyncio.QueueFull:
-                self._log.warning("event_dropped_queue_full", kind=type(event).__name__)
+        self._events.emit(event)
 
     def late_stage(
         self, pending: PendingSend, stage: Literal["sent", "delivered", "read", "failed"]

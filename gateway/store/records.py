@@ -6,6 +6,7 @@ with ``protocols.dispatch.format_time`` when it builds payloads.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from dataclasses import dataclass, fields
@@ -33,22 +34,16 @@ ENDED_BY_DISPATCH: Final = "dispatch"
 _Record = TypeVar("_Record")
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
-
-
+@functools.cache
 def _field_names(cls: type) -> tuple[str, ...]:
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cast(Any, cls)))
-    return names
+    return tuple(f.name for f in fields(cast(Any, cls)))
 
 
 def from_columns(cls: type[_Record], row: sqlite3.Row, **converted: object) -> _Record:
     """A record from the row's columns of the same names as its fields; ``converted`` gives
     the fields whose column needs converting (SQLite has no bool, tuple or bytes view)."""
-    if not converted:
-        return cls(*[row[name] for name in _field_names(cls)])
-    return cls(*[converted[n] if n in converted else row[n] for n in _field_names(cls)])
+    names = _field_names(cast(type, cls))
+    return cls(*[converted[n] if n in converted else row[n] for n in names])
 
 
 class StoreError(Exception):
