@@ -24,6 +24,7 @@ from hardware.talkgroups import (
     TalkgroupBackend,
     TalkgroupError,
     TalkgroupPoolExhausted,
+    TalkgroupUnavailable,
     backend_errors,
 )
 
@@ -251,6 +252,8 @@ class IncidentService:
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, TalkgroupPoolExhausted):
         return "pool_exhausted"
+    if isinstance(exc, TalkgroupUnavailable):
+        return f"backend_unavailable:{exc.cause}"
     if isinstance(exc, TalkgroupError):
         return "backend_refused"
     return f"backend_unavailable:{type(exc).__name__}"

@@ -36,6 +36,7 @@ __all__ = [
     "TalkgroupBackend",
     "TalkgroupError",
     "TalkgroupPoolExhausted",
+    "TalkgroupUnavailable",
     "TargetState",
     "backend_errors",
     "backend_from_url",
@@ -50,6 +51,15 @@ TargetState = Literal[
 
 class TalkgroupError(Exception):
     """The backend cannot do what was asked; the message says why."""
+
+
+class TalkgroupUnavailable(TalkgroupError):  # noqa: N818 - a state, named as the domain says
+    """The backend's service could not be asked (unreachable, timed out, an answer that is
+    not one): nothing was refused. ``cause`` names the underlying error's type."""
+
+    def __init__(self, message: str, cause: BaseException) -> None:
+        super().__init__(message)
+        self.cause = type(cause).__name__
 
 
 def backend_errors() -> tuple[type[BaseException], ...]:
@@ -255,7 +265,9 @@ class DgnaBackend:
             try:
                 url = str(read_ready_file(path)["control"])
             except (OSError, KeyError) as exc:
-                raise TalkgroupError(f"no DGNA service in emulator ready file {path}") from exc
+                raise TalkgroupUnavailable(
+                    f"no DGNA service in emulator ready file {path}", exc
+                ) from exc
         return url.rstrip("/")
 
     async def close(self) -> None:
@@ -351,7 +363,7 @@ class DgnaBackend:
                 data = await response.json(content_type=None)
                 return response.status, data if isinstance(data, dict) else {}
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise TalkgroupError(f"DGNA service unreachable: {exc}") from exc
+            raise TalkgroupUnavailable(f"DGNA service unreachable: {exc}", exc) from exc
 
 
 def _assignment(incident_id: str, data: Mapping[str, Any]) -> TalkgroupAssignment:

@@ -14,7 +14,7 @@ import pytest
 
 from gateway.store import Store
 from hardware.radio_events import StatusReceived
-from hardware.talkgroups import GssiRange, PoolBackend, TalkgroupError
+from hardware.talkgroups import GssiRange, PoolBackend, TalkgroupError, TalkgroupUnavailable
 from tests.gateway.fakes import (
     T0,
     FakeClock,
@@ -134,11 +134,21 @@ async def test_exhausted_pool_announces_failed_and_the_callout_still_goes_out(
         h.store.close()
 
 
+@pytest.mark.parametrize(
+    "failure",
+    [
+        # What DgnaBackend raises when its service is down (tests/hardware/test_talkgroups.py).
+        TalkgroupUnavailable("DGNA service unreachable", aiohttp.ClientConnectionError("x")),
+        # A backend that lets the client error through.
+        aiohttp.ClientConnectionError("refused"),
+    ],
+    ids=["unavailable", "client-error"],
+)
 async def test_unreachable_dgna_service_announces_failed_with_the_cause(
-    dgna: tuple[Harness, FakeDgna],
+    dgna: tuple[Harness, FakeDgna], failure: Exception
 ) -> None:
     h, backend = dgna
-    backend.fail_create = aiohttp.ClientConnectionError("refused")
+    backend.fail_create = failure
     await h.callout(callout_body())
     await settle()
 

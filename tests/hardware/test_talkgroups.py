@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from hardware.talkgroups import (
     DgnaBackend,
     GssiRange,
     PoolBackend,
+    TalkgroupError,
     TalkgroupPoolExhausted,
+    TalkgroupUnavailable,
     backend_from_url,
 )
 from tests.hardware.test_radio_emulator import UNIT, Rig, start_rig
@@ -53,6 +56,46 @@ def test_backend_urls_pick_the_backend() -> None:
     assert isinstance(backend_from_url("emulator:///nonexistent/ready.json"), DgnaBackend)
     with pytest.raises(ValueError, match="talk-group"):
         backend_from_url("ftp://x")
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def test_dgna_service_that_cannot_be_asked_is_unavailable_not_refusing(
+    tmp_path: Path,
+) -> None:
+    unreachable = DgnaBackend(f"http://127.0.0.1:{_closed_port()}", GssiRange(9001, 9099))
+    no_ready_file = DgnaBackend(f"emulator://{tmp_path}/ready.json", GssiRange(9001, 9099))
+    try:
+        with pytest.raises(TalkgroupUnavailable) as down:
+            await unreachable.create("inc-1", [UNIT])
+        assert down.value.cause == "ClientConnectorError"
+        with pytest.raises(TalkgroupUnavailable) as missing:
+            await no_ready_file.create("inc-1", [UNIT])
+        assert missing.value.cause == "LinkError"  # read_ready_file: no such file
+    finally:
+        await unreachable.close()
+        await no_ready_file.close()
+
+
+async def test_dgna_refusal_is_not_unavailability(dgna_rig: Rig) -> None:
+    backend = DgnaBackend(dgna_rig.emulator.control_url, GssiRange(9001, 9099))
+    try:
+        assert (await backend.create("inc-1", [UNIT])).gssi == 9001
+        async with (
+            aiohttp.ClientSession() as session,
+            session.delete(dgna_rig.emulator.control_url + "/dgna/groups/9001") as response,
+        ):
+            assert response.status < 300
+        with pytest.raises(TalkgroupError, match="answered 404") as refused:
+            await backend.modify("inc-1", add=[UNIT + 1])
+        assert not isinstance(refused.value, TalkgroupUnavailable)
+    finally:
+        await backend.close()
 
 
 @pytest.fixture
