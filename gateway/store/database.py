@@ -117,6 +117,11 @@ class Store(StoreReader):
             conn.execute(f"PRAGMA synchronous = {synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA secure_delete = ON")
+            # Savepoint journals (every transaction of a group is a savepoint) hold the
+            # originals of the pages they change, callout texts among them; beyond 64 KiB
+            # SQLite spilled them to a file in /var/tmp, outside the store's erasure, and
+            # opened one about once per callout (docs/threat-model.md, docs/performance.md).
+            conn.execute("PRAGMA temp_store = MEMORY")
             conn.execute("PRAGMA busy_timeout = 5000")
             migrate(conn)
         except BaseException:

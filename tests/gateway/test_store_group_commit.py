@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
 from pathlib import Path
 
@@ -155,3 +157,30 @@ async def test_the_audit_head_is_read_and_written_once_per_group(tmp_path: Path)
     result = verify(path)
     assert result.ok, result.describe()
     assert result.entries == 3
+
+
+def _sqlite_temp_files() -> list[str]:
+    """SQLite temp files this process holds open (unlinked at once, so only /proc shows them)."""
+    fds = Path("/proc/self/fd")
+    links = []
+    for fd in fds.iterdir():
+        with contextlib.suppress(OSError):
+            links.append(os.readlink(fd))
+    return [link for link in links if "etilqs_" in link]
+
+
+async def test_a_large_transaction_in_a_group_keeps_its_savepoint_journal_in_memory(
+    tmp_path: Path,
+) -> None:
+    # A savepoint's journal holds the original of every page the transaction changes: the
+    # text of callouts among them. SQLite spills it to a file in /var/tmp beyond 64 KiB,
+    # outside the store's directory and its erasure, unless temp_store is MEMORY.
+    with Store(tmp_path / "s.sqlite3", group_commit=True) as store:
+        with store.transaction() as tx:
+            seqs = [tx.publish(f"t/{n}", b"x" * 4000) for n in range(40)]
+        await store.wal_sync.wait()
+        with store.transaction() as tx:  # erases (secure_delete) the pages the first wrote
+            assert tx.mark_published_many(seqs) == len(seqs)
+            held = _sqlite_temp_files()
+        await store.wal_sync.wait()
+    assert held == []
