@@ -4,9 +4,10 @@ Runs, in order (about 5 minutes on 2 cores, every part bounded in count and time
 ``radio_throughput`` (the driver alone, 1 and 4 radios at 38400/115200 baud),
 ``gateway_throughput`` (callouts on MQTT → SDS on the pty, same configurations),
 ``latency`` (50 callouts/s, first AT byte, and Mosquitto's own latency in the same run),
-``scale`` (100 and 5,000 units, status + position traffic at 1,000 messages/s) and
-``startup`` (process start → retained ``online``). Prints a table of each figure, its target
-and pass/short, and writes every raw row to ``benchmarks/results/latest.json``.
+``scale`` (100 and 5,000 units, status + position traffic at 1,000 messages/s),
+``startup`` (process start → retained ``online``) and ``floor`` (what MQTT alone costs per
+message with the gateway's library, the context of the CPU figures). Prints a table of each
+figure, its target and pass/short, and writes every raw row to ``benchmarks/results/latest.json``.
 The figures are explained in ``docs/performance.md``.
 """
 
@@ -23,7 +24,7 @@ from typing import Any
 
 import structlog
 
-from benchmarks import gateway_throughput, latency, radio_throughput, scale, startup
+from benchmarks import floor, gateway_throughput, latency, radio_throughput, scale, startup
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 BAUDS = [38400, 115200]
@@ -93,7 +94,8 @@ def figures(results: dict[str, Any]) -> list[Figure]:
             sds["cpu_us_per_sds"],
             f"<= {limit:.0f} (1% wire)",
             sds["cpu_us_per_sds"] <= limit,
-            f"user {sds['user_us_per_sds']} + system {sds['system_us_per_sds']}",
+            f"user {sds['user_us_per_sds']} + system {sds['system_us_per_sds']};"
+            f" MQTT alone {results['floor']['mqtt_cpu_us_per_callout']}",
         )
     )
     big, small = (next(r for r in results["scale"] if r["units"] == n) for n in (5000, 100))
@@ -104,7 +106,8 @@ def figures(results: dict[str, Any]) -> list[Figure]:
             big["cpu_us_per_message_sent"],
             f"<= {status_limit:.0f} (1% wire)",
             big["cpu_us_per_message_sent"] <= status_limit,
-            "5,000 units, half statuses, half LIP positions",
+            "5,000 units, half statuses, half LIP positions;"
+            f" MQTT alone {results['floor']['mqtt_cpu_us_per_relayed_message']}",
         )
     )
     out.append(
@@ -158,12 +161,16 @@ async def collect() -> dict[str, Any]:
     print("startup", flush=True)
     ready = await startup.measure(3)
     print(json.dumps(ready), flush=True)
+    print("floor (MQTT alone)", flush=True)
+    mqtt_floor = await floor.measure()
+    print(json.dumps(mqtt_floor), flush=True)
     return {
         "radio_throughput": driver,
         "gateway_throughput": gw,
         "latency": lat,
         "scale": rows,
         "startup": ready,
+        "floor": mqtt_floor,
     }
 
 
