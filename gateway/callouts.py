@@ -111,7 +111,7 @@ class CalloutEngine:
         self._groups = groups
         self._policy_warnings_on = policy_warnings
         self._clock = clock
-        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._in_flight: dict[int, asyncio.Task[bool]] = {}
         self._wake = asyncio.Event()
         self._running = False
         self._min_tick_interval_s = min_tick_interval_s
@@ -280,23 +280,28 @@ class CalloutEngine:
         task = asyncio.create_task(self._attempt(send, callout, text), name=f"send-{send.send_id}")
         self._in_flight[send.send_id] = task
         send_id = send.send_id
-        task.add_done_callback(lambda _task: self._finished(send_id))
+        task.add_done_callback(lambda done: self._finished(send_id, done))
 
-    def _finished(self, send_id: int) -> None:
+    def _finished(self, send_id: int, task: asyncio.Task[bool]) -> None:
+        """A try ended. The loop is woken only if the send is still unfinished (a retry or a
+        deadline to watch) or the try did not end normally: a send that became final leaves
+        nothing to do, and a tick reads every unfinished send (a backlog of hundreds of
+        callouts made that a query of hundreds of rows per delivered SDS)."""
         self._in_flight.pop(send_id, None)
-        self._wake.set()
+        if task.cancelled() or task.exception() is not None or task.result():
+            self._wake.set()
 
     async def _attempt(
         self, send: SendRecord, callout: CalloutRecord | None, text: str | None
-    ) -> None:
+    ) -> bool:
         """One try of ``send``; ``callout`` and ``text`` are read from the store unless the
-        caller (the acceptance) has them at hand."""
+        caller (the acceptance) has them at hand. True unless the send is now final."""
         if callout is None:
             callout = self._store.callout(send.callout_id)
         if text is None:
             text = self._store.callout_text(send.callout_id)
         if callout is None or text is None:
-            return
+            return True
         if self._groups is not None:
             text = await self._groups.callout_text(callout.incident_id, text)
         attempt = send.attempts + 1
@@ -325,7 +330,7 @@ class CalloutEngine:
         # A try that waited its whole bound for a report is tried again; a timeout that came
         # sooner is the radio layer's own verdict at the deadline.
         waited = outcome.kind == "timeout" and self._clock() - started >= remaining - 0.5
-        self._record(
+        return self._record(
             send, callout.incident_id, callout.deadline_at, attempt, outcome, retry_timeout=waited
         )
 
@@ -338,9 +343,12 @@ class CalloutEngine:
         outcome: SendOutcome,
         *,
         retry_timeout: bool = False,
-    ) -> None:
+    ) -> bool:
+        """Record one try's outcome; True unless the send is now final (delivered, read or
+        unreached)."""
         now = self._clock()
         ids = {"callout_id": send.callout_id, "incident_id": incident_id}
+        unfinished = True
         with self._store.transaction(now) as tx:
             if outcome.kind in ("sent", "delivered", "read"):
                 self.sent(
@@ -348,8 +356,10 @@ class CalloutEngine:
                 )
                 if outcome.kind in ("delivered", "read"):
                     self.delivered(tx, send.send_id, read=outcome.kind == "read")
+                    unfinished = False
             elif now >= deadline_at or (outcome.kind == "timeout" and not retry_timeout):
                 self._unreached(tx, send, outcome.reason or "deadline")
+                unfinished = False
             else:
                 reason = outcome.reason or ("no_report" if outcome.kind == "timeout" else "failed")
                 next_at = now + self._retry.delay(attempt)
@@ -372,6 +382,7 @@ class CalloutEngine:
             radio=outcome.radio,
         )
         self._notify()
+        return unfinished
 
     def sent(
         self, tx: Transaction, send_id: int, *, radio: str | None, message_refs: Sequence[int]

@@ -4,6 +4,7 @@ retrying with backoff to the deadline, duplicates, restarts and the parallel-ale
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -522,3 +523,67 @@ async def test_held_send_is_not_started_twice_while_in_flight(harness: Harness) 
     await wait_until(lambda: all_final(harness, "OSL-1-1"))
     assert harness.unit_events("OSL-1-1", AMBULANCE) == ["sent", "delivered"]
     assert json.loads(json.dumps(harness.events("OSL-1-1")[-1]))["attempt"] == 1
+
+
+class _RunningClock(FakeClock):
+    """A clock that moves with real time (from T0): for the engine's own timers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._started = time.monotonic()
+
+    def __call__(self) -> float:
+        return self.now + time.monotonic() - self._started
+
+
+async def test_a_failed_try_schedules_its_retry_without_any_other_wake_up(
+    tmp_path: Path,
+) -> None:
+    h = make_harness(
+        tmp_path,
+        clock=_RunningClock(),
+        retry=RetryPolicy(initial_s=0.05, max_s=0.05, jitter=0.0),
+    )
+    try:
+        h.radio.script(AMBULANCE, failed("busy"), delivered())
+        h.start_engine()
+        await settle()
+        h.engine.accept(request(units=[(AMBULANCE, "ambulance")]), topic="t")
+        # Nothing else wakes the engine here: only the failed try's end can arm its retry.
+        await wait_until(lambda: all_final(h, "OSL-1-1"), rounds=5000)
+        assert h.unit_events("OSL-1-1", AMBULANCE) == ["retrying", "sent", "delivered"]
+    finally:
+        await h.stop()
+        h.store.close()
+
+
+class _TickCountingStore(Store):
+    """Counts the engine's ticks: each reads every unfinished send's wake-up time."""
+
+    ticks = 0
+
+    def send_wakeups(self) -> list[tuple[int, float]]:
+        self.ticks += 1
+        return super().send_wakeups()
+
+
+async def test_a_send_that_ends_final_costs_the_engine_no_tick(tmp_path: Path) -> None:
+    clock = FakeClock()
+    store = _TickCountingStore(tmp_path / "s.sqlite3", synchronous="OFF", clock=clock)
+    h = make_harness(tmp_path, clock=clock, store=store)
+    try:
+        h.start_engine()
+        await settle()
+        before = store.ticks
+        for n in range(3):
+            h.engine.accept(request(callout_id=f"OSL-1-{n}"), topic="t")
+        await wait_until(lambda: all(all_final(h, f"OSL-1-{n}") for n in range(3)))
+        await settle()
+
+        # A tick reads every unfinished send: with a backlog of callouts, one tick per
+        # delivered SDS was a query of hundreds of rows each time.
+        assert store.ticks == before
+        assert len(h.radio.calls) == 6
+    finally:
+        await h.stop()
+        store.close()
