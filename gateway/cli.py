@@ -9,6 +9,7 @@ emulator's HTTP server (about a tenth of a second of the gateway's start, docs/p
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 from collections.abc import Sequence
@@ -44,6 +45,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     # tetragw has no options of its own before the subcommand but -h/--help.
     command = next((a for a in arguments if not a.startswith("-")), None)
+    if command == "run":
+        # No cyclic garbage collection while the daemon imports and builds what it keeps for
+        # its whole life: the daemon freezes all of it once started and turns the collector
+        # back on, so that later full collections do not walk it (gateway/daemon.py).
+        gc.disable()
     args = build_parser(command).parse_args(arguments)
     status: int = args.func(args)
     return status

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import Awaitable, Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -139,6 +140,22 @@ def _instruction_suffix(backend: TalkgroupBackend | None) -> str:
     if not isinstance(backend, PoolBackend):
         return ""
     return "\n" + backend.instruction_text(backend.gssis.last)
+
+
+def _freeze_start_up() -> None:
+    """End of start-up under ``tetragw run``, which turned the cyclic garbage collector off
+    (gateway/cli.py): move every object made so far — modules, schemas, configuration,
+    services — to the collector's permanent generation, then turn it on again.
+
+    Without this, each full collection walked all of them: ~31 ms on the event loop, once
+    during start-up and again whenever a full collection came due while serving
+    (docs/performance.md, fix 26). Garbage made during start-up is kept, once. Nothing is
+    done when the collector is on (the daemon run inside another program, such as a test).
+    """
+    if gc.isenabled():
+        return
+    gc.freeze()
+    gc.enable()
 
 
 class Gateway:
@@ -271,6 +288,7 @@ class Gateway:
             asyncio.create_task(incidents.run(), name="incidents"),
             asyncio.create_task(bridge.run(), name="mqtt"),
         ]
+        _freeze_start_up()
         _log.info("gateway_started", summary=config.summary(), version=version_text)
         stop_wait = asyncio.create_task(self.stopping.wait())
         done, _ = await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
