@@ -1,6 +1,6 @@
 """``python -m benchmarks`` (``make bench``): every figure against its target.
 
-Runs, in order (about 5 minutes on 2 cores, every part bounded in count and time):
+Runs, in order (2–3 minutes on 2 cores, every part bounded in count and time):
 ``radio_throughput`` (the driver alone, 1 and 4 radios at 38400/115200 baud),
 ``gateway_throughput`` (callouts on MQTT → SDS on the pty, same configurations),
 ``latency`` (50 callouts/s, first AT byte, and Mosquitto's own latency in the same run),
