@@ -147,8 +147,8 @@ def _freeze_start_up() -> None:
     (gateway/cli.py): move every object made so far — modules, schemas, configuration,
     services — to the collector's permanent generation, then turn it on again.
 
-    Without this, each full collection walked all of them: ~31 ms on the event loop, once
-    during start-up and again whenever a full collection came due while serving
+    Without this, each full collection walked all of them: 31 ms during start-up, 35-42 ms
+    on the event loop whenever a full collection came due while serving
     (docs/performance.md, fix 26). Garbage made during start-up is kept, once. Nothing is
     done when the collector is on (the daemon run inside another program, such as a test).
     """
