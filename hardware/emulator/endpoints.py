@@ -97,9 +97,10 @@ class Link:
                         return
                     self.bytes_out += len(chunk)
 
-    async def paced_input(self, data: bytes) -> bytes | None:
-        """Hold ``data`` for its wire time; ``None`` when the hung line swallows it."""
-        self.rx_log.append((time.time(), data[:RX_LOG_HEAD]))
+    async def paced_input(self, data: bytes, at: float | None = None) -> bytes | None:
+        """Hold ``data`` for its wire time; ``None`` when the hung line swallows it. ``at``:
+        when its first byte was seen to have arrived (wall clock; default now)."""
+        self.rx_log.append((time.time() if at is None else at, data[:RX_LOG_HEAD]))
         await self._pacer.transmit(len(data))
         self.bytes_in += len(data)
         if self.hung():
@@ -194,10 +195,12 @@ class PtyEndpoint:
         loop = asyncio.get_running_loop()
         fd = self._master
         while True:
-            ready = loop.create_future()
-            loop.add_reader(fd, ready.set_result, None)
+            ready: asyncio.Future[float] = loop.create_future()
+            # The time is taken when the loop sees the data, not when this task next runs:
+            # the rx log's times are as close to the gateway's write as the loop allows.
+            loop.add_reader(fd, _note_arrival, ready)
             try:
-                await ready
+                arrived = await ready
             finally:
                 loop.remove_reader(fd)
             try:
@@ -212,7 +215,7 @@ class PtyEndpoint:
             if not data:
                 await asyncio.sleep(0.05)
                 continue
-            paced = await link.paced_input(data)
+            paced = await link.paced_input(data, arrived)
             if paced is not None:
                 self.owner.link_received(link, paced)
 
@@ -232,6 +235,11 @@ class PtyEndpoint:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self._master = self._slave = -1
+
+
+def _note_arrival(ready: asyncio.Future[float]) -> None:
+    if not ready.done():
+        ready.set_result(time.time())
 
 
 def _lower_index(path: str, wanted: str) -> bool:

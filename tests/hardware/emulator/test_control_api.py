@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import aiohttp
 import pytest
@@ -289,3 +290,18 @@ async def test_dgna_group_ends_with_its_lifetime(emulator, http):
 
     await eventually(gone, attempts=150)
     assert 9005 not in emulator.swmi.units[RESPONSIVE].groups
+
+
+async def test_rx_log_times_each_read_from_the_gateway_between_its_write_and_now(
+    emulator, http, clients
+):
+    # What benchmarks/latency.py reads to see when a callout's first AT byte reached the radio.
+    client = await connect(emulator, clients, tcp=False)
+    written = time.time()
+    await client.ok(b"AT+CSQ?\r")
+    answered = time.time()
+    async with http.get("/radios/gw1/rx-log") as response:
+        reads = await response.json()
+    (read,) = [r for r in reads if r["head"].startswith("AT+CSQ?")]
+    assert written <= read["at"] <= answered
+    assert [r["at"] for r in reads] == sorted(r["at"] for r in reads)
