@@ -9,16 +9,15 @@ as long as whatever else the gateway has to do at that moment; on a busy gateway
 milliseconds of idle line per SDS.
 
 Each command's timeout runs from its write, not from its queueing, so a queue behind a slow
-command does not time out; a timeout or a failed write moves on to the next command. A waiter
-whose caller gave up (cancelled) while it was in flight stays in flight until the radio
-answers it or its timeout passes: the answer is the radio's to that command, and must not be
-taken for the next one's.
+command does not time out; a timeout or a failed write moves on to the next command. A caller
+that gives up cancels its waiter's future: a waiter still queued is then skipped, never
+written; one in flight stays in flight until the radio answers it or its timeout passes (the
+answer is the radio's to that command, and must not be taken for the next one's).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import Callable
 
@@ -49,7 +48,8 @@ class CommandQueue:
         self.in_flight: CommandWaiter | None = None
 
     def __len__(self) -> int:
-        """Commands not yet answered: the one in flight and those waiting."""
+        """Commands not yet answered: the one in flight and those waiting (a waiter given up
+        while waiting counts until the queue reaches and skips it)."""
         return len(self._waiting) + (self.in_flight is not None)
 
     def submit(self, waiter: CommandWaiter) -> None:
@@ -57,12 +57,6 @@ class CommandQueue:
         self._waiting.append(waiter)
         if self.in_flight is None:
             self._start_next()
-
-    def withdraw(self, waiter: CommandWaiter) -> None:
-        """Forget ``waiter`` if it was never written (its caller gave up); a command in
-        flight stays until answered or timed out."""
-        with contextlib.suppress(ValueError):
-            self._waiting.remove(waiter)
 
     def finish(self, final: FinalResult) -> CommandWaiter | None:
         """The radio's final result for the command in flight, which is returned (None if no

@@ -367,6 +367,7 @@ class Terminal(LinkSupervision):
         )
         self._commands.submit(waiter)  # registered before the write (zigpy-znp)
         try:
+            # A cancelled caller cancels this future: the queue then skips the command.
             final = await waiter.done
         except CommandTimeoutError:
             self._missed += 1
@@ -374,8 +375,6 @@ class Terminal(LinkSupervision):
             if self._missed >= self.config.max_missed:
                 self._flag_trouble("not_answering")
             raise
-        finally:
-            self._commands.withdraw(waiter)
         self._missed = 0
         if isinstance(final, CmeError) and final.code == CME_SYNTAX and self._ready.is_set():
             # We only send well-formed commands: a syntax error is the stale answer of a

@@ -103,9 +103,9 @@ class CommandWaiter:
     so far (``hardware.command_queue`` writes it and times it out)."""
 
     done: asyncio.Future[FinalResult]
-    line: bytes = b""
+    line: bytes
     #: Seconds from the write to the final result before the command counts as unanswered.
-    timeout: float = 3.0
+    timeout: float
     responses: list[PeiEvent] = field(default_factory=list)
     # Called from the reader on "+CMGS: <n>": the outcome line may follow in the same read,
     # before the sender wakes up, so the instance must be bound right there.

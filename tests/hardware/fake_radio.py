@@ -42,6 +42,8 @@ class FakeRadio:
     unit_answer: UnitAnswer = "received"
     report_delay: float = 0.0
     stalled: bool = False
+    #: While set to an event not yet set, the radio reads commands but answers none.
+    hold: asyncio.Event | None = None
     send_outcome_status: int = 4
     busy_errors: int = 0  # the next N AT+CMGS get +CME ERROR: 41 (transmitting)
     sds_error: int | None = None  # every AT+CMGS gets this +CME ERROR
@@ -108,6 +110,8 @@ class FakeRadio:
             writer.close()
 
     async def _answer(self, command: object) -> None:
+        if self.hold is not None:
+            await self.hold.wait()
         if isinstance(command, SendSds):
             self.commands.append("+CMGS")
             if self.echo:

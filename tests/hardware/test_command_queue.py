@@ -32,6 +32,14 @@ def waiter(line: bytes, timeout: float = 1.0) -> CommandWaiter:
     return CommandWaiter(asyncio.get_running_loop().create_future(), line=line, timeout=timeout)
 
 
+def submit(queue: CommandQueue, *lines: bytes) -> list[CommandWaiter]:
+    """A waiter for each of ``lines``, submitted in order."""
+    waiters = [waiter(line) for line in lines]
+    for w in waiters:
+        queue.submit(w)
+    return waiters
+
+
 @pytest.fixture
 def line() -> Line:
     return Line()
@@ -45,9 +53,7 @@ def queue(line: Line) -> CommandQueue:
 async def test_the_next_command_is_written_by_the_call_that_reads_the_final_result(
     line: Line, queue: CommandQueue
 ) -> None:
-    first, second, third = waiter(b"AT1\r"), waiter(b"AT2\r"), waiter(b"AT3\r")
-    for w in (first, second, third):
-        queue.submit(w)
+    first, second, third = submit(queue, b"AT1\r", b"AT2\r", b"AT3\r")
     assert line.written == [b"AT1\r"]  # one in flight
     assert len(queue) == 3
 
@@ -84,29 +90,21 @@ async def test_a_timeout_runs_from_the_write_and_moves_on_to_the_next_command(
 async def test_a_command_whose_caller_gave_up_before_its_write_is_never_written(
     line: Line, queue: CommandQueue
 ) -> None:
-    first, dropped, last = waiter(b"AT1\r"), waiter(b"AT2\r"), waiter(b"AT3\r")
-    for w in (first, dropped, last):
-        queue.submit(w)
-    queue.withdraw(dropped)
+    _first, dropped, last = submit(queue, b"AT1\r", b"AT2\r", b"AT3\r")
+    dropped.done.cancel()  # what cancelling the caller awaiting it does
+    assert len(queue) == 3
     queue.finish(Ok())
     assert line.written == [b"AT1\r", b"AT3\r"]
-    # A cancelled one still queued is skipped as well.
-    again = waiter(b"AT4\r")
-    queue.submit(again)
-    again.done.cancel()
+    assert queue.in_flight is last
     queue.finish(Ok())
-    assert line.written == [b"AT1\r", b"AT3\r"]
     assert len(queue) == 0
 
 
 async def test_a_cancelled_command_in_flight_keeps_the_line_until_the_radio_answers_it(
     line: Line, queue: CommandQueue
 ) -> None:
-    gave_up, next_one = waiter(b"AT1\r"), waiter(b"AT2\r")
-    queue.submit(gave_up)
-    queue.submit(next_one)
+    gave_up, next_one = submit(queue, b"AT1\r", b"AT2\r")
     gave_up.done.cancel()
-    queue.withdraw(gave_up)  # what the caller's ``finally`` does
     assert line.written == [b"AT1\r"]  # the radio's answer is still due to AT1
     assert queue.finish(Ok()) is gave_up
     assert line.written == [b"AT1\r", b"AT2\r"]

@@ -378,3 +378,28 @@ async def test_concurrent_texts_and_statuses_keep_each_sds_with_its_service(
         assert radio.commands.count("+CTSDS") >= 3
     finally:
         await terminal.stop()
+
+
+async def test_a_send_given_up_while_its_command_waits_is_never_written(
+    radio: FakeRadio,
+) -> None:
+    terminal = await started(radio, fast_config(command_timeout=5.0))
+    try:
+        assert (await terminal.send_status(UNIT, 0x8002)).kind == "sent"  # service selected
+        radio.hold = asyncio.Event()
+        first = asyncio.create_task(terminal.send_status(UNIT, 0x8003))
+        given_up = asyncio.create_task(terminal.send_status(UNIT, 0x8004))
+        for _ in range(500):  # until both are queued behind the held answer, without a lock
+            if len(terminal._commands) == 2:
+                break
+            await asyncio.sleep(0.001)
+        assert len(terminal._commands) == 2
+        given_up.cancel()
+        radio.hold.set()
+        assert (await first).kind == "sent"
+        with pytest.raises(asyncio.CancelledError):
+            await given_up
+        await terminal.send_status(UNIT, 0x8005)  # the line moved on past the dropped one
+        assert [c.payload for c in radio.sent] == [b"\x80\x02", b"\x80\x03", b"\x80\x05"]
+    finally:
+        await terminal.stop()
