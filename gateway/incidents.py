@@ -25,8 +25,12 @@ from hardware.talkgroups import (
     TalkgroupError,
     TalkgroupPoolExhausted,
     TalkgroupUnavailable,
-    backend_errors,
 )
+
+#: What a backend raises when its service cannot do or be asked something: ``TalkgroupError``
+#: (``DgnaBackend`` wraps its HTTP client's errors in ``TalkgroupUnavailable``), or a timeout
+#: or socket error of its own.
+_BACKEND_ERRORS = (TalkgroupError, TimeoutError, OSError)
 
 _log = get_logger("tetragw.incidents")
 
@@ -120,7 +124,7 @@ class IncidentService:
                 else:
                     self._set(incident_id, callout_id, None, "creating")
                     assignment = await self._backend.create(incident_id, issis)
-            except backend_errors() as exc:
+            except _BACKEND_ERRORS as exc:
                 reason = _reason(exc)
                 _log.warning("talkgroup_failed", incident_id=incident_id, reason=reason)
                 if incident.talkgroup_state == "active" and incident.gssi is not None:
@@ -192,7 +196,7 @@ class IncidentService:
                 return
             try:
                 await self._backend.release(incident_id)
-            except backend_errors() as exc:
+            except _BACKEND_ERRORS as exc:
                 # The group stays recorded as active; ``run`` tries again (also for a
                 # closed incident, which the idle check no longer looks at).
                 self._release_retries[incident_id] = reason

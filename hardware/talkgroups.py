@@ -14,7 +14,6 @@ state is restorable after a restart: ``restore({incident_id: gssi})`` from the s
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -38,7 +37,6 @@ __all__ = [
     "TalkgroupPoolExhausted",
     "TalkgroupUnavailable",
     "TargetState",
-    "backend_errors",
     "backend_from_url",
 ]
 
@@ -62,15 +60,6 @@ class TalkgroupUnavailable(TalkgroupError):  # noqa: N818 - a state, named as th
         self.cause = type(cause).__name__
 
 
-def backend_errors() -> tuple[type[BaseException], ...]:
-    """What a backend may raise when its service cannot do or be asked something: for an
-    ``except`` clause (evaluated when an exception reaches it). aiohttp's client errors are
-    among them once aiohttp is imported; until then nothing can have raised one."""
-    errors: tuple[type[BaseException], ...] = (TalkgroupError, TimeoutError, OSError)
-    aiohttp = sys.modules.get("aiohttp")
-    return errors if aiohttp is None else (*errors, aiohttp.ClientError)
-
-
 class TalkgroupPoolExhausted(TalkgroupError):  # noqa: N818 - a state, named as the domain says
     """Every GSSI of the range is held by an incident."""
 
@@ -90,7 +79,9 @@ class TalkgroupAssignment:
 
 
 class TalkgroupBackend(Protocol):
-    """What the engine needs from a talk-group provider."""
+    """What the engine needs from a talk-group provider. A service that refuses or cannot be
+    asked raises ``TalkgroupError`` (``TalkgroupUnavailable`` for the latter), or a
+    ``TimeoutError`` or ``OSError`` of the backend's own."""
 
     async def create(self, incident_id: str, targets: Sequence[int]) -> TalkgroupAssignment:
         """A group for ``incident_id`` with ``targets`` in it (the same one if it has one)."""

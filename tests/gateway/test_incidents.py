@@ -135,17 +135,20 @@ async def test_exhausted_pool_announces_failed_and_the_callout_still_goes_out(
 
 
 @pytest.mark.parametrize(
-    "failure",
+    ("failure", "reason"),
     [
         # What DgnaBackend raises when its service is down (tests/hardware/test_talkgroups.py).
-        TalkgroupUnavailable("DGNA service unreachable", aiohttp.ClientConnectionError("x")),
-        # A backend that lets the client error through.
-        aiohttp.ClientConnectionError("refused"),
+        (
+            TalkgroupUnavailable("DGNA service unreachable", aiohttp.ClientConnectionError("x")),
+            "backend_unavailable:ClientConnectionError",
+        ),
+        # A backend's own socket error.
+        (ConnectionRefusedError(111, "refused"), "backend_unavailable:ConnectionRefusedError"),
     ],
-    ids=["unavailable", "client-error"],
+    ids=["unavailable", "socket-error"],
 )
 async def test_unreachable_dgna_service_announces_failed_with_the_cause(
-    dgna: tuple[Harness, FakeDgna], failure: Exception
+    dgna: tuple[Harness, FakeDgna], failure: Exception, reason: str
 ) -> None:
     h, backend = dgna
     backend.fail_create = failure
@@ -153,10 +156,7 @@ async def test_unreachable_dgna_service_announces_failed_with_the_cause(
     await settle()
 
     failed = talkgroup_events(h, "OSL-1-1")[-1]
-    assert (failed["state"], failed["reason"]) == (
-        "failed",
-        "backend_unavailable:ClientConnectionError",
-    )
+    assert (failed["state"], failed["reason"]) == ("failed", reason)
     assert group_of(h, "OSL-1") == (None, "failed")
 
 
@@ -292,7 +292,9 @@ async def test_release_that_failed_at_close_is_tried_again(
     h, backend = dgna
     await h.callout(callout_body())
     await settle()
-    backend.fail_release = aiohttp.ClientConnectionError("down")
+    backend.fail_release = TalkgroupUnavailable(
+        "DGNA service unreachable", aiohttp.ClientConnectionError("down")
+    )
     await h.router.handle(h.topics.incident_close("OSL-1"), b"{}")
     assert group_of(h, "OSL-1") == (9001, "active")
 

@@ -59,15 +59,18 @@ async def test_unit_status_text_and_position_reach_the_gateway(emulator, http, c
     assert abs(report.longitude - 10.7) < 1e-4
 
 
+async def traffic(http, *messages):
+    """``POST /units/traffic`` of ``messages``: (HTTP status, JSON answer)."""
+    async with http.post("/units/traffic", json={"messages": list(messages)}) as response:
+        return response.status, await response.json()
+
+
 async def test_traffic_sends_many_units_messages_in_one_request(emulator, http, clients):
     client = await connect(emulator, clients)
-    messages = [
-        {"issi": RESPONSIVE, "status": 32771},
-        {"issi": SILENT, "lat": 59.91, "lon": 10.75},
-    ]
-    async with http.post("/units/traffic", json={"messages": messages}) as response:
-        assert response.status == 200
-        assert await response.json() == {"sent": 2}
+    answer = await traffic(
+        http, {"issi": RESPONSIVE, "status": 32771}, {"issi": SILENT, "lat": 59.91, "lon": 10.75}
+    )
+    assert answer == (200, {"sent": 2})
     status = await client.wait_for(from_unit(RESPONSIVE, 13))
     assert status.hex == "8003"
     position = await client.wait_for(from_unit(SILENT, 12))
@@ -77,16 +80,14 @@ async def test_traffic_sends_many_units_messages_in_one_request(emulator, http, 
 
 async def test_traffic_with_one_bad_message_sends_none_and_names_it(emulator, http, clients):
     client = await connect(emulator, clients)
-    messages = [
-        {"issi": RESPONSIVE, "status": 32771},
-        {"issi": SILENT, "lat": 91, "lon": 0},
-    ]
-    async with http.post("/units/traffic", json={"messages": messages}) as response:
-        assert response.status == 400
-        assert (await response.json())["error"].startswith("messages[1]: lat")
-    async with http.post("/units/traffic", json={"messages": [{"issi": 999, "status": 1}]}) as r:
-        assert r.status == 404
-        assert "messages[0]" in (await r.json())["error"]
+    status, answer = await traffic(
+        http, {"issi": RESPONSIVE, "status": 32771}, {"issi": SILENT, "lat": 91, "lon": 0}
+    )
+    assert status == 400
+    assert answer["error"].startswith("messages[1]: lat")
+    status, answer = await traffic(http, {"issi": 999, "status": 1})
+    assert status == 404
+    assert "messages[0]" in answer["error"]
     # Nothing of the refused requests went out: the next message the gateway sees is this.
     async with http.post(f"/units/{SILENT}/status", json={"value": 32772}) as response:
         assert response.status == 200
