@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -60,6 +60,7 @@ class RadioSender(Protocol):
         reports: ReportLevel = ReportLevel.DELIVERED,
         wait_for: ReportLevel = ReportLevel.DELIVERED,
         send_id: str | None = None,
+        urgent: bool = False,
     ) -> SendOutcome: ...
 
 
@@ -102,7 +103,10 @@ class CalloutEngine:
         policy_warnings: bool = True,
         clock: Callable[[], float] = time.time,
         min_tick_interval_s: float = 0.02,
+        urgent_priorities: Collection[str] = (),
     ) -> None:
+        """``urgent_priorities``: the ``priority`` labels (any case) whose callouts go to
+        the radio before the others waiting for it (``[callouts] urgent_priorities``)."""
         self._store = store
         self._publisher = publisher
         self._radios = radios
@@ -115,6 +119,7 @@ class CalloutEngine:
         self._wake = asyncio.Event()
         self._running = False
         self._min_tick_interval_s = min_tick_interval_s
+        self._urgent = frozenset(label.strip().casefold() for label in urgent_priorities)
 
     # ---- accepting -------------------------------------------------------------------
 
@@ -282,6 +287,10 @@ class CalloutEngine:
         send_id = send.send_id
         task.add_done_callback(lambda done: self._finished(send_id, done))
 
+    def is_urgent(self, priority: str | None) -> bool:
+        """Whether a callout of ``priority`` goes to the radio ahead of the others."""
+        return priority is not None and priority.strip().casefold() in self._urgent
+
     def _finished(self, send_id: int, task: asyncio.Task[bool]) -> None:
         """A try ended. The loop is woken only if the send is still unfinished (a retry or a
         deadline to watch) or the try did not end normally: a send that became final leaves
@@ -323,6 +332,7 @@ class CalloutEngine:
                 reports=ReportLevel.READ,
                 wait_for=ReportLevel.DELIVERED,
                 send_id=str(send.send_id),
+                urgent=self.is_urgent(callout.priority),
             )
         except Exception as exc:
             _log.error("send_crashed", send_id=send.send_id, error=type(exc).__name__)

@@ -24,6 +24,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationError,
     field_validator,
     model_validator,
@@ -201,6 +202,10 @@ class PolicySection(_Section):
     require_ambulance_with_first_responder: bool = True
 
 
+#: A callout ``priority`` label, as the dispatch API allows it.
+_PriorityLabel = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
 class CalloutsSection(_Section):
     """``[callouts]``: defaults and limits of callouts."""
 
@@ -211,6 +216,17 @@ class CalloutsSection(_Section):
     attempt_timeout_s: float = Field(default=20.0, ge=1, le=3600)
     max_text_length: int = Field(default=1000, ge=1, le=10000)
     max_units: int = Field(default=MAX_UNITS, ge=1, le=MAX_UNITS)
+    #: ``priority`` labels (matched in any case) whose callouts go to the radio before every
+    #: other waiting for it: behind a backlog, an acute callout is not queued behind routine
+    #: ones. ``[]`` keeps strict arrival order.
+    urgent_priorities: list[_PriorityLabel] = Field(default_factory=lambda: ["1A"], max_length=32)
+
+    @field_validator("urgent_priorities")
+    @classmethod
+    def _labels_not_blank(cls, labels: list[str]) -> list[str]:
+        if any(not label.strip() for label in labels):
+            raise _fail("blank_label", "labels must not be blank")
+        return labels
 
     @model_validator(mode="after")
     def _backoff_ordered(self) -> Self:

@@ -248,6 +248,7 @@ class Gateway:
                 attempt_timeout_s=config.callouts.attempt_timeout_s,
             ),
             policy_warnings=config.policy.require_ambulance_with_first_responder,
+            urgent_priorities=config.callouts.urgent_priorities,
             idle_release_s=config.talkgroups.idle_release_minutes * 60.0,
             limits=InboundLimits(
                 max_payload_bytes=config.limits.max_payload_bytes,

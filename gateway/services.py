@@ -8,7 +8,7 @@ so that what is tested is wired exactly as what runs.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from gateway.callouts import CalloutEngine, RetryPolicy
@@ -50,6 +50,7 @@ def build_services(
     rate_limit: CalloutRateLimit | None = None,
     clock: Callable[[], float] = time.time,
     min_tick_interval_s: float = 0.02,
+    urgent_priorities: Collection[str] = (),
 ) -> Services:
     """Wire the incident service, the callout engine, the status relay and the router."""
     incidents = IncidentService(
@@ -70,6 +71,7 @@ def build_services(
         policy_warnings=policy_warnings,
         clock=clock,
         min_tick_interval_s=min_tick_interval_s,
+        urgent_priorities=urgent_priorities,
     )
     relay = StatusRelay(
         store=store,

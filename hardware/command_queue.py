@@ -8,6 +8,11 @@ hand-over through a lock and the waiting task's wake-up would cost two more loop
 as long as whatever else the gateway has to do at that moment; on a busy gateway that was
 milliseconds of idle line per SDS.
 
+An urgent command (``CommandWaiter.urgent``: an SDS of an urgent callout) is written before
+every waiting command that is not urgent; among themselves, urgent and other commands keep
+their order. A sequence that must not be broken (changing the SDS service, then sending) is
+held together by the terminal's lock, not by this queue: only single commands are urgent.
+
 Each command's timeout runs from its write, not from its queueing, so a queue behind a slow
 command does not time out; a timeout or a failed write moves on to the next command. A caller
 that gives up cancels its waiter's future: a waiter still queued is then skipped, never
@@ -33,7 +38,8 @@ __all__ = ["CommandQueue"]
 
 
 class CommandQueue:
-    """One radio's commands, in order, one in flight (the reader calls ``finish``)."""
+    """One radio's commands, in order (urgent ones first), one in flight (the reader calls
+    ``finish``)."""
 
     def __init__(
         self,
@@ -45,16 +51,18 @@ class CommandQueue:
         self._write = write
         self._on_write_failed = on_write_failed
         self._waiting: deque[CommandWaiter] = deque()
+        self._urgent: deque[CommandWaiter] = deque()
         self.in_flight: CommandWaiter | None = None
 
     def __len__(self) -> int:
         """Commands not yet answered: the one in flight and those waiting (a waiter given up
         while waiting counts until the queue reaches and skips it)."""
-        return len(self._waiting) + (self.in_flight is not None)
+        return len(self._urgent) + len(self._waiting) + (self.in_flight is not None)
 
     def submit(self, waiter: CommandWaiter) -> None:
-        """Queue ``waiter``'s command; written at once if nothing is in flight."""
-        self._waiting.append(waiter)
+        """Queue ``waiter``'s command (behind the other urgent ones if it is urgent); written at
+        once if nothing is in flight."""
+        (self._urgent if waiter.urgent else self._waiting).append(waiter)
         if self.in_flight is None:
             self._start_next()
 
@@ -72,7 +80,8 @@ class CommandQueue:
 
     def fail_all(self, exc: Exception) -> None:
         """Fail the command in flight and every waiting one with ``exc`` (the link is gone)."""
-        waiters = list(self._waiting)
+        waiters = [*self._urgent, *self._waiting]
+        self._urgent.clear()
         self._waiting.clear()
         if self.in_flight is not None:
             waiters.insert(0, self.in_flight)
@@ -88,8 +97,8 @@ class CommandQueue:
         self.in_flight = None
 
     def _start_next(self) -> None:
-        while self.in_flight is None and self._waiting:
-            waiter = self._waiting.popleft()
+        while self.in_flight is None and (self._urgent or self._waiting):
+            waiter = (self._urgent or self._waiting).popleft()
             if waiter.done.done():
                 continue  # its caller gave up before it was written
             try:

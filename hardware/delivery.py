@@ -76,7 +76,8 @@ class ReferenceAllocator:
     """SDS-TL message references 1–255, never two in flight with the same value.
 
     Allocation is round-robin from the last one handed out, so a reference freed early is
-    not reused at once (a late report for it would otherwise hit the new send).
+    not reused at once (a late report for it would otherwise hit the new send). While an
+    urgent sender waits for references, no other sender takes one: the next freed go to it.
     """
 
     def __init__(self, first: int = 1, last: int = 255) -> None:
@@ -86,6 +87,7 @@ class ReferenceAllocator:
         self._in_flight: set[int] = set()
         self._changed = asyncio.Condition()
         self._wakers: set[asyncio.Task[None]] = set()
+        self._urgent_waiting = 0
 
     @property
     def capacity(self) -> int:
@@ -95,11 +97,12 @@ class ReferenceAllocator:
     def in_flight(self) -> frozenset[int]:
         return frozenset(self._in_flight)
 
-    def try_acquire(self, count: int = 1) -> tuple[int, ...] | None:
-        """``count`` free references, or ``None`` when fewer are free now."""
+    def try_acquire(self, count: int = 1, *, urgent: bool = False) -> tuple[int, ...] | None:
+        """``count`` free references, or ``None`` when fewer are free now (or, unless
+        ``urgent``, while an urgent sender waits for references)."""
         if count > self.capacity:
             raise ValueError(f"{count} references requested, only {self.capacity} exist")
-        if self.capacity - len(self._in_flight) < count:
+        if self.capacity - len(self._in_flight) < count or (self._urgent_waiting and not urgent):
             return None
         refs: list[int] = []
         while len(refs) < count:
@@ -110,11 +113,22 @@ class ReferenceAllocator:
                 refs.append(ref)
         return tuple(refs)
 
-    async def acquire(self, count: int = 1) -> tuple[int, ...]:
-        """``count`` references, waiting while too many are in flight."""
+    async def acquire(self, count: int = 1, *, urgent: bool = False) -> tuple[int, ...]:
+        """``count`` references, waiting while too many are in flight; an ``urgent`` sender
+        is served before every other that waits."""
         async with self._changed:
-            while (refs := self.try_acquire(count)) is None:
-                await self._changed.wait()
+            if not urgent:
+                while (refs := self.try_acquire(count)) is None:
+                    await self._changed.wait()
+                return refs
+            self._urgent_waiting += 1
+            try:
+                while (refs := self.try_acquire(count, urgent=True)) is None:
+                    await self._changed.wait()
+            finally:
+                self._urgent_waiting -= 1
+                if not self._urgent_waiting:
+                    self._changed.notify_all()  # the others may take what is left
             return refs
 
     def release(self, refs: Iterable[int]) -> None:

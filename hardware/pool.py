@@ -123,12 +123,19 @@ class RadioPool:
         reports: ReportLevel = ReportLevel.DELIVERED,
         wait_for: ReportLevel = ReportLevel.DELIVERED,
         send_id: str | None = None,
+        urgent: bool = False,
     ) -> SendOutcome:
         """``Terminal.send_text`` on the best terminal; moved to another on a radio fault."""
 
         async def attempt(terminal: Terminal, until: float) -> SendOutcome:
             return await terminal.send_text(
-                issi, text, until, reports=reports, wait_for=wait_for, send_id=send_id
+                issi,
+                text,
+                until,
+                reports=reports,
+                wait_for=wait_for,
+                send_id=send_id,
+                urgent=urgent,
             )
 
         return await self._send(attempt, deadline, issi)

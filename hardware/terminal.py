@@ -4,8 +4,10 @@ Patterns from zigpy-znp/bellows and aiomqtt: one command in flight (``hardware.c
 which writes the next command from the reader the moment the last one is answered); the waiter
 is registered BEFORE the command is written; every command has a timeout; unsolicited result
 codes are dispatched while a command waits; a pending entry is removed in ``finally``. A lock
-keeps multi-command sequences (init, selecting the SDS service and sending) together; an SDS
-for the service already selected is a single command and queues without it.
+keeps multi-command sequences (init, selecting the SDS service and queueing the send) together;
+an SDS for the service already selected is a single command and queues without it. An urgent
+text (an urgent callout's) takes the next free message reference and is written before every
+waiting command that is not urgent.
 
 A supervisor task owns the link (``hardware.terminal_link``): it opens it (capped, jittered
 exponential backoff), brings the radio into a known state with the vendor profile's init
@@ -183,6 +185,7 @@ class Terminal(LinkSupervision):
         reports: ReportLevel = ReportLevel.DELIVERED,
         wait_for: ReportLevel = ReportLevel.DELIVERED,
         send_id: str | None = None,
+        urgent: bool = False,
     ) -> SendOutcome:
         """Send ``text`` to unit ``issi`` as SDS-TL text and wait for the outcome.
 
@@ -191,7 +194,9 @@ class Terminal(LinkSupervision):
         report (``READ`` asks for both received and consumed); the call returns once
         ``wait_for`` is reached (``delivered`` by default). With ``reports=READ`` and
         ``wait_for=DELIVERED`` the later read arrives as a ``DeliveryReported(stage="read")``
-        event carrying ``send_id``. Never raises for radio trouble: it returns an outcome.
+        event carrying ``send_id``. An ``urgent`` text takes the next free message reference
+        and is written before every waiting command that is not urgent. Never raises for radio
+        trouble: it returns an outcome.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.send_deadline if deadline is None else deadline
@@ -201,14 +206,16 @@ class Terminal(LinkSupervision):
             drafts = build_text_transfers(text, itertools.repeat(0), delivery_report=request)
         except ProtocolError as exc:
             return SendOutcome.failed(f"text_not_encodable: {exc}")
-        self._log.info("send_text", issi=issi, length=len(text), digest=text_digest(text))
+        self._log.info(
+            "send_text", issi=issi, length=len(text), digest=text_digest(text), urgent=urgent
+        )
         parts = len(drafts)
-        refs = self._allocator.try_acquire(parts)
+        refs = self._allocator.try_acquire(parts, urgent=urgent)
         if refs is None and self._tracker.evict_lingering(parts):
             self._log.info("read_wait_evicted", reason="references_exhausted")
         try:
             async with asyncio.timeout_at(deadline):
-                refs = refs or await self._allocator.acquire(parts)
+                refs = refs or await self._allocator.acquire(parts, urgent=urgent)
         except TimeoutError:
             return SendOutcome("timeout", "no_free_message_reference", radio=self.name)
         if len(drafts) == 1:
@@ -222,7 +229,7 @@ class Terminal(LinkSupervision):
             issi, refs, wanted=wait_for, reports_requested=reports, send_id=send_id
         )
         payloads = [(ref, t.encode()) for ref, t in zip(refs, transfers, strict=True)]
-        return await self._send(pending, _SDS_TYPE4, issi, payloads, deadline)
+        return await self._send(pending, _SDS_TYPE4, issi, payloads, deadline, urgent=urgent)
 
     async def send_status(
         self, issi: int, value: int, deadline: float | None = None
@@ -256,6 +263,8 @@ class Terminal(LinkSupervision):
         issi: int,
         payloads: list[tuple[int, bytes]],
         deadline: float,
+        *,
+        urgent: bool = False,
     ) -> SendOutcome:
         try:
             async with asyncio.timeout_at(deadline):
@@ -270,6 +279,7 @@ class Terminal(LinkSupervision):
                         issi=issi,
                         payload=payload,
                         deadline=deadline,
+                        urgent=urgent,
                     )
                 # shield: the deadline must not cancel the tracker's future itself.
                 outcome = await asyncio.shield(pending.outcome)
@@ -288,6 +298,7 @@ class Terminal(LinkSupervision):
         issi: int,
         payload: bytes,
         deadline: float,
+        urgent: bool = False,
     ) -> None:
         """Hand one PDU to the radio; failures resolve ``pending`` through the tracker."""
         loop = asyncio.get_running_loop()
@@ -295,15 +306,18 @@ class Terminal(LinkSupervision):
             await self._usable.wait()
             bind = functools.partial(self._tracker.bind_instance, pending, ref)
             try:
+                line = commands.send_sds(issi, payload)
+                queued: CommandWaiter | CommandReply
                 if self._selected_service == ai_service:
                     # The service is selected already: one command, queued without the lock
                     # (a sequence that changes the service first clears _selected_service).
                     self._require_ready()
-                    reply = await self._command(commands.send_sds(issi, payload), on_instance=bind)
+                    queued = self._queue(line, on_instance=bind, urgent=urgent)
                 else:
                     async with self._io_lock:
                         self._require_ready()
-                        reply = await self._submit_locked(ai_service, issi, payload, bind)
+                        queued = await self._select_and_queue(ai_service, line, bind, urgent)
+                reply = queued if isinstance(queued, CommandReply) else await self._result(queued)
             except (RadioDownError, CommandTimeoutError) as exc:
                 # Whether the radio took the PDU is unknown: fail it as a radio fault, so the
                 # pool sends it again (elsewhere). At least once beats a lost callout.
@@ -330,9 +344,17 @@ class Terminal(LinkSupervision):
             )
             return
 
-    async def _submit_locked(
-        self, ai_service: int, issi: int, payload: bytes, on_instance: Callable[[int], None]
-    ) -> CommandReply:
+    async def _select_and_queue(
+        self, ai_service: int, line: bytes, on_instance: Callable[[int], None], urgent: bool
+    ) -> CommandWaiter | CommandReply:
+        """Under ``_io_lock``: select ``ai_service`` unless it is selected, then queue ``line``.
+
+        Returns the refused selection's reply, or the queued command. The command is queued
+        before the lock is let go, so no other service can be selected ahead of it; its answer
+        is awaited without the lock, so the senders waiting for the lock queue theirs as soon
+        as the service is selected, in their order and with their urgency, instead of one
+        round trip each while the senders that came later queue without the lock.
+        """
         # AT+CTSDS is sticky on the radio: only repeat it when the service changes.
         if self._selected_service != ai_service:
             self._selected_service = None
@@ -340,7 +362,7 @@ class Terminal(LinkSupervision):
             if not reply.ok:
                 return reply
             self._selected_service = ai_service
-        return await self._command(commands.send_sds(issi, payload), on_instance=on_instance)
+        return self._queue(line, on_instance=on_instance, urgent=urgent)
 
     # ---- commands ---------------------------------------------------------------------
 
@@ -353,10 +375,23 @@ class Terminal(LinkSupervision):
         line: bytes,
         seconds: float | None = None,
         on_instance: Callable[[int], None] | None = None,
+        *,
+        urgent: bool = False,
     ) -> CommandReply:
         """Queue one command and wait for its final result (``seconds`` from its write).
 
         Commands that must follow each other unbroken are sent under ``_io_lock``."""
+        return await self._result(self._queue(line, seconds, on_instance, urgent=urgent))
+
+    def _queue(
+        self,
+        line: bytes,
+        seconds: float | None = None,
+        on_instance: Callable[[int], None] | None = None,
+        *,
+        urgent: bool = False,
+    ) -> CommandWaiter:
+        """Queue one command (an ``urgent`` one before the waiting commands that are not)."""
         if self._writer is None:
             raise RadioDownError(f"radio {self.name} is not connected")
         waiter = CommandWaiter(
@@ -364,14 +399,21 @@ class Terminal(LinkSupervision):
             line=line,
             timeout=seconds or self.config.command_timeout,
             on_instance=on_instance,
+            urgent=urgent,
         )
         self._commands.submit(waiter)  # registered before the write (zigpy-znp)
+        return waiter
+
+    async def _result(self, waiter: CommandWaiter) -> CommandReply:
+        """Wait for a queued command's final result; count and report an unanswered one."""
         try:
             # A cancelled caller cancels this future: the queue then skips the command.
             final = await waiter.done
         except CommandTimeoutError:
             self._missed += 1
-            self._log.warning("command_timeout", command=command_name(line), missed=self._missed)
+            self._log.warning(
+                "command_timeout", command=command_name(waiter.line), missed=self._missed
+            )
             if self._missed >= self.config.max_missed:
                 self._flag_trouble("not_answering")
             raise

@@ -111,6 +111,8 @@ class CommandWaiter:
     # before the sender wakes up, so the instance must be bound right there.
     on_instance: Callable[[int], None] | None = None
     timer: asyncio.TimerHandle | None = None
+    #: Written before every waiting command that is not urgent (``hardware.command_queue``).
+    urgent: bool = False
 
 
 def text_digest(text: str) -> str:

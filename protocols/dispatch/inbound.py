@@ -83,7 +83,14 @@ class CalloutRequest(BaseModel):
         le=DEADLINE_MAX_S,
         description="Seconds until an unreached unit is reported unreached.",
     )
-    priority: Label | None = Field(default=None, description="Free label carried into events.")
+    priority: Label | None = Field(
+        default=None,
+        description=(
+            "Free label carried into events. A label the gateway lists as urgent"
+            " ([callouts] urgent_priorities, by default 1A; any case) sends this callout"
+            " to the radio ahead of the others waiting for it."
+        ),
+    )
 
     @field_validator("units")
     @classmethod

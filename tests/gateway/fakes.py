@@ -87,6 +87,7 @@ class TextCall:
     reports: ReportLevel
     wait_for: ReportLevel
     send_id: str | None
+    urgent: bool = False
 
 
 def delivered(radio: str = "gw1", refs: tuple[int, ...] = (1,)) -> SendOutcome:
@@ -148,8 +149,9 @@ class ScriptedRadio:
         reports: ReportLevel = ReportLevel.DELIVERED,
         wait_for: ReportLevel = ReportLevel.DELIVERED,
         send_id: str | None = None,
+        urgent: bool = False,
     ) -> SendOutcome:
-        self.calls.append(TextCall(issi, text, deadline, reports, wait_for, send_id))
+        self.calls.append(TextCall(issi, text, deadline, reports, wait_for, send_id, urgent))
         return await self._answer(self._next(issi))
 
     async def send_status(
@@ -323,6 +325,7 @@ def make_harness(
     idle_release_s: float = 3600.0,
     clock: FakeClock | None = None,
     store: Store | None = None,
+    urgent_priorities: tuple[str, ...] = (),
 ) -> Harness:
     clock = clock or FakeClock()
     store = store or Store(tmp_path / "tetragw.sqlite3", synchronous="OFF", clock=clock)
@@ -350,6 +353,7 @@ def make_harness(
         clock=clock,
         # The fake clock jumps; a real pause between wake-ups would let it outrun the engine.
         min_tick_interval_s=0.0,
+        urgent_priorities=urgent_priorities,
     )
     incidents, engine, relay, router = (
         services.incidents,

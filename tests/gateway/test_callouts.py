@@ -184,6 +184,34 @@ async def test_send_asks_for_read_reports_waits_for_delivery_and_names_the_send(
     assert call.send_id == str(send.send_id)
 
 
+async def test_callouts_of_an_urgent_priority_label_are_sent_urgent_in_any_case(
+    tmp_path: Path,
+) -> None:
+    h = make_harness(tmp_path, urgent_priorities=("1A", "Akutt"))
+    try:
+        labels = {"C-1": "1a", "C-2": " AKUTT ", "C-3": "2", "C-4": None}
+        for n, (callout_id, label) in enumerate(labels.items()):
+            body = callout_body(
+                callout_id=callout_id, incident_id=f"I-{n}", units=[(AMBULANCE + n, "ambulance")]
+            )
+            body["priority"] = label
+            h.engine.accept(CalloutRequest.model_validate(body), topic="t")
+        h.start_engine()
+        await wait_until(lambda: len(h.radio.calls) == 4)
+        urgent = {call.issi - AMBULANCE: call.urgent for call in h.radio.calls}
+        assert urgent == {0: True, 1: True, 2: False, 3: False}
+    finally:
+        await h.stop()
+        h.store.close()
+
+
+async def test_without_urgent_priorities_no_callout_is_sent_urgent(harness: Harness) -> None:
+    harness.engine.accept(request(), topic="t")  # priority "1A"
+    harness.start_engine()
+    await wait_until(lambda: all_final(harness, "OSL-1-1"))
+    assert [call.urgent for call in harness.radio.calls] == [False, False]
+
+
 async def test_unit_delivered_at_once_ends_delivered_and_the_text_is_erased(
     harness: Harness,
 ) -> None:

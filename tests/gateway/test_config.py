@@ -140,6 +140,12 @@ def test_resolve_shipped_finds_status_tables_with_or_without_the_config_prefix()
         ("[callouts]\ndefault_deadline_s=4000\n", "callouts.default_deadline_s", "must be <= 3600"),
         ("[callouts]\nmax_units=101\n", "callouts.max_units", "must be <= 100"),
         ("[callouts]\nattempt_timeout_s=0.5\n", "callouts.attempt_timeout_s", "must be >= 1"),
+        (
+            "[callouts]\nurgent_priorities=['1A', ' ']\n",
+            "callouts.urgent_priorities",
+            "labels must not be blank",
+        ),
+        ("[callouts]\nurgent_priorities='1A'\n", "callouts.urgent_priorities", "list"),
         ("[limits]\nmax_payload_bytes='big'\n", "limits.max_payload_bytes", "must be an integer"),
         ("allowed_issis = [1, '5-3']\n", "allowed_issis[1]", "must lie in 0..16777215 with A <= B"),
         ("allowed_issis = [1, 'abc']\n", "allowed_issis[1]", 'must be an ISSI or a range "A-B"'),

@@ -140,3 +140,35 @@ async def test_fail_all_fails_the_command_in_flight_and_every_waiting_one(
     assert len(queue) == 0
     await asyncio.sleep(0.1)  # the in-flight timer was cancelled: nothing else is written
     assert line.written == [b"AT1\r"]
+
+
+async def test_an_urgent_command_is_written_before_every_waiting_one_that_is_not(
+    line: Line, queue: CommandQueue
+) -> None:
+    routine = submit(queue, b"AT1\r", b"AT2\r", b"AT3\r")
+    first_urgent, second_urgent = waiter(b"URGENT1\r"), waiter(b"URGENT2\r")
+    first_urgent.urgent = second_urgent.urgent = True
+    queue.submit(first_urgent)
+    queue.submit(second_urgent)
+    assert len(queue) == 5
+    assert line.written == [b"AT1\r"]  # the command in flight is not interrupted
+
+    for _ in range(4):
+        queue.finish(Ok())
+    # Urgent ones first, in their own order; then the others, in theirs.
+    assert line.written == [b"AT1\r", b"URGENT1\r", b"URGENT2\r", b"AT2\r", b"AT3\r"]
+    assert routine[0].done.result() == Ok()
+    assert first_urgent.done.result() == Ok()
+
+
+async def test_fail_all_fails_waiting_urgent_commands_too(line: Line, queue: CommandQueue) -> None:
+    (in_flight,) = submit(queue, b"AT1\r")
+    urgent = waiter(b"URGENT\r")
+    urgent.urgent = True
+    queue.submit(urgent)
+    queue.fail_all(RadioDownError("link_closed"))
+    for w in (in_flight, urgent):
+        with pytest.raises(RadioDownError):
+            await w.done
+    assert len(queue) == 0
+    assert line.written == [b"AT1\r"]

@@ -35,6 +35,37 @@ async def test_send_waits_while_all_255_references_are_in_flight() -> None:
     assert await asyncio.wait_for(waiter, 2) == (77,)
 
 
+async def test_an_urgent_sender_takes_the_next_freed_reference_before_earlier_waiters() -> None:
+    allocator = ReferenceAllocator()
+    everything = allocator.try_acquire(255)
+    assert everything is not None
+    routine = asyncio.create_task(allocator.acquire(1))
+    await asyncio.sleep(0.01)
+    urgent = asyncio.create_task(allocator.acquire(1, urgent=True))
+    await asyncio.sleep(0.01)
+    # While the urgent one waits, a freed reference is nobody else's, not even on the spot.
+    allocator.release([10])
+    assert allocator.try_acquire(1) is None
+    assert await asyncio.wait_for(urgent, 2) == (10,)
+    assert not routine.done()
+    # With no urgent sender left waiting, the others are served again.
+    allocator.release([20])
+    assert await asyncio.wait_for(routine, 2) == (20,)
+
+
+async def test_a_cancelled_urgent_waiter_does_not_hold_back_the_others() -> None:
+    allocator = ReferenceAllocator()
+    assert allocator.try_acquire(255) is not None
+    urgent = asyncio.create_task(allocator.acquire(1, urgent=True))
+    routine = asyncio.create_task(allocator.acquire(1))
+    await asyncio.sleep(0.01)
+    urgent.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await urgent
+    allocator.release([5])
+    assert await asyncio.wait_for(routine, 2) == (5,)
+
+
 async def test_asking_for_more_references_than_exist_is_an_error() -> None:
     with pytest.raises(ValueError, match="256"):
         ReferenceAllocator().try_acquire(256)

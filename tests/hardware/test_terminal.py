@@ -55,6 +55,15 @@ async def started(radio: FakeRadio, config: TerminalConfig | None = None) -> Ter
     return terminal
 
 
+async def queued(terminal: Terminal, count: int) -> None:
+    """Wait (up to ~0.5 s) until ``count`` commands are in flight or queued at ``terminal``."""
+    for _ in range(500):
+        if len(terminal._commands) == count:
+            return
+        await asyncio.sleep(0.001)
+    assert len(terminal._commands) == count
+
+
 async def next_event(stream: AsyncIterator[RadioEvent], kind: type[RadioEvent]) -> RadioEvent:
     async with asyncio.timeout(5):
         async for event in stream:
@@ -389,11 +398,7 @@ async def test_a_send_given_up_while_its_command_waits_is_never_written(
         radio.hold = asyncio.Event()
         first = asyncio.create_task(terminal.send_status(UNIT, 0x8003))
         given_up = asyncio.create_task(terminal.send_status(UNIT, 0x8004))
-        for _ in range(500):  # until both are queued behind the held answer, without a lock
-            if len(terminal._commands) == 2:
-                break
-            await asyncio.sleep(0.001)
-        assert len(terminal._commands) == 2
+        await queued(terminal, 2)  # both behind the held answer, without a lock
         given_up.cancel()
         radio.hold.set()
         assert (await first).kind == "sent"
@@ -401,5 +406,50 @@ async def test_a_send_given_up_while_its_command_waits_is_never_written(
             await given_up
         await terminal.send_status(UNIT, 0x8005)  # the line moved on past the dropped one
         assert [c.payload for c in radio.sent] == [b"\x80\x02", b"\x80\x03", b"\x80\x05"]
+    finally:
+        await terminal.stop()
+
+
+async def test_an_urgent_text_is_written_before_the_routine_ones_waiting_for_the_radio(
+    radio: FakeRadio,
+) -> None:
+    terminal = await started(radio, fast_config(command_timeout=5.0))
+    try:
+        assert (await terminal.send_text(UNIT, "Klar")).kind == "delivered"  # service selected
+        radio.hold = asyncio.Event()
+        routine = [
+            asyncio.create_task(terminal.send_text(UNIT + n, f"Rutine {n}")) for n in range(1, 4)
+        ]
+        await queued(terminal, 3)  # one in flight (held), two waiting
+        urgent = asyncio.create_task(terminal.send_text(UNIT + 9, "Hjertestans", urgent=True))
+        await queued(terminal, 4)
+        radio.hold.set()
+        outcomes = await asyncio.gather(urgent, *routine)
+        assert [o.kind for o in outcomes] == ["delivered"] * 4
+        # The first routine send was on the line already; the urgent one came next.
+        assert [c.called_issi for c in radio.sent[1:]] == [UNIT + 1, UNIT + 9, UNIT + 2, UNIT + 3]
+    finally:
+        await terminal.stop()
+
+
+async def test_senders_waiting_for_the_service_to_be_selected_keep_their_order_and_urgency(
+    radio: FakeRadio,
+) -> None:
+    terminal = await started(radio, fast_config(command_timeout=5.0))
+    try:
+        assert (await terminal.send_status(UNIT, 0x8002)).kind == "sent"  # status selected
+        radio.hold = asyncio.Event()
+        texts = [
+            asyncio.create_task(terminal.send_text(UNIT + n, f"Rutine {n}")) for n in (1, 2, 3)
+        ]
+        texts.append(asyncio.create_task(terminal.send_text(UNIT + 9, "Akutt", urgent=True)))
+        await asyncio.sleep(0.05)  # the first selects the text service; the others wait for it
+        # Let the selection through, but hold the first text's answer.
+        selection, radio.hold = radio.hold, asyncio.Event()
+        selection.set()
+        await queued(terminal, 4)  # the first text in flight, the three others behind it
+        radio.hold.set()
+        assert [o.kind for o in await asyncio.gather(*texts)] == ["delivered"] * 4
+        assert [c.called_issi for c in radio.sent[1:]] == [UNIT + 1, UNIT + 9, UNIT + 2, UNIT + 3]
     finally:
         await terminal.stop()
