@@ -314,6 +314,7 @@ class CalloutEngine:
         if self._groups is not None:
             text = await self._groups.callout_text(callout.incident_id, text)
         attempt = send.attempts + 1
+        urgent = self.is_urgent(callout.priority)
         loop = asyncio.get_running_loop()
         started = self._clock()
         remaining = min(callout.deadline_at - started, self._retry.attempt_timeout_s)
@@ -321,7 +322,13 @@ class CalloutEngine:
             tx.audit(
                 "radio_command",
                 send.callout_id,
-                {"command": "send_text", "attempt": attempt, "text": redact_text(text)},
+                {
+                    "command": "send_text",
+                    "attempt": attempt,
+                    "text": redact_text(text),
+                    # Why it may have gone to the radio before callouts accepted earlier.
+                    "urgent": urgent,
+                },
                 issi=send.issi,
             )
         try:
@@ -332,7 +339,7 @@ class CalloutEngine:
                 reports=ReportLevel.READ,
                 wait_for=ReportLevel.DELIVERED,
                 send_id=str(send.send_id),
-                urgent=self.is_urgent(callout.priority),
+                urgent=urgent,
             )
         except Exception as exc:
             _log.error("send_crashed", send_id=send.send_id, error=type(exc).__name__)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from gateway.audit import read_entries
 from gateway.callouts import CalloutEngine, RetryPolicy
 from gateway.publisher import Publisher
 from gateway.store import IncidentClosedError, NewCallout, Store, Transaction, UnitAssignment
@@ -200,6 +201,13 @@ async def test_callouts_of_an_urgent_priority_label_are_sent_urgent_in_any_case(
         await wait_until(lambda: len(h.radio.calls) == 4)
         urgent = {call.issi - AMBULANCE: call.urgent for call in h.radio.calls}
         assert urgent == {0: True, 1: True, 2: False, 3: False}
+        # The audit entry of each radio command says so.
+        commands = {
+            e.issi - AMBULANCE: e.data["urgent"]
+            for e in read_entries(h.store._conn)
+            if e.kind == "radio_command" and e.issi is not None
+        }
+        assert commands == urgent
     finally:
         await h.stop()
         h.store.close()
