@@ -162,7 +162,7 @@ def figures(results: dict[str, Any]) -> list[Figure]:
         Figure(
             "urgent_behind_backlog_ms",
             behind["urgent_wait_ms"] if behind["urgent_wait_ms"] is not None else math.inf,
-            "< 10% of backlog first",
+            "< 10% backlog first",
             first is not None and first < behind["backlog"] / 10,
             f"{first} of {behind['backlog']} routine SDS before it (in arrival order: all,"
             f" {behind['last_routine_wait_ms']} ms); {behind['line_ms_per_sds']} ms/SDS;"
