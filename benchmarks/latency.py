@@ -1,6 +1,6 @@
 """Added latency: callout published to Mosquitto → first AT byte written to the radio's pty.
 
-``python -m benchmarks.latency [--rate 50] [--seconds 10]``
+``python -m benchmarks.latency [--rate 50] [--seconds 10] [--units-per-callout 1]``
 
 The system of ``benchmarks/rig.py`` with two radios, unpaced (``--baud 0``: line time is not
 the gateway's doing, and at 50 callouts/s a paced radio would add queueing that is not
@@ -9,6 +9,9 @@ unit of its own, noting the wall-clock time just before the QoS 1 publish. The e
 records the wall-clock time of every read from a gateway on its PEI endpoint, before any
 pacing (``GET /radios/<name>/rx-log``, ``Link.rx_log``); the callout's first AT byte is the
 read that starts ``AT+CMGS=<its unit>,``. Both clocks are CLOCK_REALTIME of the same host.
+With ``--units-per-callout`` above 1 each callout names units of its own and asks for a talk
+group (the default for more than one unit; the pool backend of the default configuration);
+its first AT byte is the earliest of its units'. ``make bench`` measures single-unit callouts.
 The emulator's read wakes a little after the gateway's write, so the figure errs high.
 
 In the same run, interleaved at the same rate, a probe client publishes QoS 1 messages to a
@@ -36,6 +39,7 @@ TEXT = "Utalarmering: Trafikkulykke E18 Sandvika, to biler. Prio 1."
 #: Seconds to wait for the last callouts after the last publish; later = counted as missing.
 DRAIN_S = 60.0
 _CMGS = re.compile(r"AT\+CMGS=(\d+),")
+_ROLES = ("ambulance", "first_responder")
 
 
 async def _probe_subscriber(sys_: System, received: dict[int, float], ready: asyncio.Event) -> None:
@@ -47,9 +51,11 @@ async def _probe_subscriber(sys_: System, received: dict[int, float], ready: asy
             received[int(bytes(message.payload))] = time.time()
 
 
-async def measure(rate: float, seconds: float) -> dict[str, Any]:
+async def measure(rate: float, seconds: float, units_per_callout: int = 1) -> dict[str, Any]:
     count = int(rate * seconds)
-    units = f"{FIRST_UNIT}-{FIRST_UNIT + count + 9}"
+    per = units_per_callout
+    spare = FIRST_UNIT + count * per + 5  # the warm-up callout's unit
+    units = f"{FIRST_UNIT}-{spare + 4}"
     async with system(radios=2, units=units, baud=0) as sys_:
         probe_received: dict[int, float] = {}
         probe_sent: dict[int, float] = {}
@@ -66,7 +72,7 @@ async def measure(rate: float, seconds: float) -> dict[str, Any]:
                 await sys_.dispatch.callout(
                     callout_id="warm",
                     incident_id="I-warm",
-                    units=[{"issi": FIRST_UNIT + count + 5, "role": "ambulance"}],
+                    units=[{"issi": spare, "role": "ambulance"}],
                     text=TEXT,
                 )
                 await sys_.dispatch.wait_for(lambda: bool(sys_.dispatch.finals("warm")), 30, "warm")
@@ -75,30 +81,38 @@ async def measure(rate: float, seconds: float) -> dict[str, Any]:
                     delay = start + n / rate - time.monotonic()
                     if delay > 0:
                         await asyncio.sleep(delay)
-                    issi = FIRST_UNIT + n
-                    published[issi] = time.time()
+                    first_of_callout = FIRST_UNIT + n * per
+                    published[first_of_callout] = time.time()
                     await sys_.dispatch.callout(
                         callout_id=f"L-{n}",
                         incident_id=f"I-L-{n}",
-                        units=[{"issi": issi, "role": "ambulance"}],
+                        units=[
+                            {"issi": first_of_callout + k, "role": _ROLES[min(k, 1)]}
+                            for k in range(per)
+                        ],
                         text=TEXT,
                     )
                     probe_sent[n] = time.time()
                     await probe.publish("bench/probe", str(n).encode(), qos=1)
+
+            def final(n: int) -> bool:
+                return len(sys_.dispatch.finals(f"L-{n}")) == per
+
             with contextlib.suppress(TimeoutError):
                 await sys_.dispatch.wait_for(
-                    lambda: all(sys_.dispatch.finals(f"L-{n}") for n in range(count)),
-                    DRAIN_S,
-                    "every callout final",
+                    lambda: all(final(n) for n in range(count)), DRAIN_S, "every callout final"
                 )
-            unfinished = sum(1 for n in range(count) if not sys_.dispatch.finals(f"L-{n}"))
+            unfinished = sum(1 for n in range(count) if not final(n))
             await asyncio.sleep(0.2)
-            first_byte: dict[int, float] = {}
+            first_byte: dict[int, float] = {}  # by the callout's first unit
             for radio in ("gw1", "gw2"):
                 for read in sys_.emulator.get(f"/radios/{radio}/rx-log"):
                     match = _CMGS.match(read["head"])
-                    if match and int(match.group(1)) in published:
-                        first_byte.setdefault(int(match.group(1)), read["at"])
+                    if not match:
+                        continue
+                    callout = FIRST_UNIT + (int(match.group(1)) - FIRST_UNIT) // per * per
+                    if callout in published:
+                        first_byte[callout] = min(first_byte.get(callout, math.inf), read["at"])
         finally:
             subscriber.cancel()
             with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
@@ -111,6 +125,7 @@ async def measure(rate: float, seconds: float) -> dict[str, Any]:
     added_p99, broker_p99 = percentile(added, 0.99), percentile(broker, 0.99)
     return {
         "rate_per_s": rate,
+        "units_per_callout": per,
         "callouts": count,
         "matched": len(first_byte),
         "not_final": unfinished,
@@ -129,8 +144,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--units-per-callout", type=int, default=1)
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(measure(args.rate, args.seconds))))
+    print(json.dumps(asyncio.run(measure(args.rate, args.seconds, args.units_per_callout))))
 
 
 if __name__ == "__main__":

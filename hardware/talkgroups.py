@@ -164,6 +164,11 @@ class PoolBackend:
     The network knows the groups already; units are told by SDS to select one, and the
     gateway's radios scan it (``scanner``, e.g. ``RadioPool.scan_group``) so that the
     gateway hears the incident's traffic.
+
+    The scan runs in the background: ``create`` returns once the group is allocated. A
+    callout's first SDS waits for ``create`` (its text names the group), and the scan is an
+    ``AT+CTGS`` on every radio, each queued behind whatever that radio is sending; what the
+    units need, the group's number, is known at once. A scan that fails is logged.
     """
 
     def __init__(
@@ -177,17 +182,31 @@ class PoolBackend:
         self._scanner = scanner
         self._instruction = instruction
         self._members: dict[str, set[int]] = {}
+        self._scans: set[asyncio.Task[None]] = set()
 
     async def create(self, incident_id: str, targets: Sequence[int]) -> TalkgroupAssignment:
         gssi = self.gssis.allocate(incident_id)
         self._members.setdefault(incident_id, set()).update(targets)
         if self._scanner is not None:
-            try:
-                await self._scanner(gssi)
-            except (ConnectionError, TimeoutError) as exc:
-                # The group still works for the units; the gateway just does not hear it.
-                log.warning("group_scan_failed", gssi=gssi, error=str(exc))
+            scan = asyncio.get_running_loop().create_task(self._scan(gssi), name=f"scan-{gssi}")
+            self._scans.add(scan)
+            scan.add_done_callback(self._scans.discard)
         return self._assignment(incident_id, gssi)
+
+    async def _scan(self, gssi: int) -> None:
+        assert self._scanner is not None
+        try:
+            await self._scanner(gssi)
+        except Exception as exc:  # a background task: logged here or nowhere
+            # The group still works for the units; the gateway just does not hear it.
+            log.warning("group_scan_failed", gssi=gssi, error=repr(exc))
+
+    async def close(self) -> None:
+        """Cancel the scans still running (the daemon calls this as it stops)."""
+        scans = list(self._scans)
+        for scan in scans:
+            scan.cancel()
+        await asyncio.gather(*scans, return_exceptions=True)
 
     async def modify(
         self, incident_id: str, *, add: Sequence[int] = (), remove: Sequence[int] = ()

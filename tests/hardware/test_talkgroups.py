@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
+from structlog.testing import capture_logs
 
 from hardware.talkgroups import (
     DgnaBackend,
@@ -35,11 +37,50 @@ async def test_pool_never_gives_one_group_to_two_incidents() -> None:
     assert dict(again.targets) == {UNIT: "instructed", UNIT + 1: "instructed"}
     assert first.instruction_text is not None
     assert "9001" in first.instruction_text
+    await asyncio.sleep(0)  # the scans run in the background
     assert scanned == [9001, 9001, 9002]
     with pytest.raises(TalkgroupPoolExhausted):
         await backend.create("inc-3", [UNIT])
     await backend.release("inc-1")
     assert (await backend.create("inc-3", [UNIT])).gssi == 9001
+
+
+async def test_pool_group_is_handed_out_before_the_radios_have_scanned_it() -> None:
+    # A callout's first SDS waits for create(): the AT+CTGS of every radio must not.
+    scans_may_finish = asyncio.Event()
+    scanned: list[int] = []
+
+    async def slow_scan(gssi: int) -> None:
+        await scans_may_finish.wait()
+        scanned.append(gssi)
+
+    backend = PoolBackend(GssiRange.parse("9001-9002"), scanner=slow_scan)
+    assignment = await asyncio.wait_for(backend.create("inc-1", [UNIT]), 1)
+    assert assignment.gssi == 9001
+    assert scanned == []
+    scans_may_finish.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert scanned == [9001]
+
+
+async def test_a_failed_scan_is_logged_and_close_cancels_the_scans_still_running() -> None:
+    never = asyncio.Event()
+
+    async def scan(gssi: int) -> None:
+        if gssi == 9001:
+            raise RuntimeError("radio pool stopped")
+        await never.wait()
+
+    backend = PoolBackend(GssiRange.parse("9001-9002"), scanner=scan)
+    with capture_logs() as logs:
+        await backend.create("inc-1", [UNIT])
+        await backend.create("inc-2", [UNIT])
+        for _ in range(10):
+            await asyncio.sleep(0)
+        await asyncio.wait_for(backend.close(), 1)  # the second scan is still waiting
+    assert [(e["event"], e["gssi"]) for e in logs] == [("group_scan_failed", 9001)]
+    assert "RuntimeError" in logs[0]["error"]
 
 
 async def test_pool_allocation_is_restored_after_a_restart() -> None:
