@@ -5,6 +5,8 @@ Real Mosquitto, the emulator and the gateway as processes over real ptys (``syst
 
 from __future__ import annotations
 
+import asyncio
+import re
 import sqlite3
 import subprocess
 import sys
@@ -197,3 +199,17 @@ async def test_pool_groups_are_named_in_the_callout_text_until_the_pool_runs_out
         # The fourth incident's units are still alerted, without a group instruction.
         for issi in (2040107, 2040108):
             assert _texts(emulator.inbox(issi), "Oppdrag") == ["Oppdrag 3"]
+
+        # The gateway's radio scans each group, off the callouts' path (PoolBackend).
+        def scanned() -> set[int]:
+            return {
+                int(match.group(1))
+                for read in emulator.get("/radios/gw1/rx-log")
+                if (match := re.match(r"AT\+CTGS=\d+,(\d+)", read["head"]))
+            }
+
+        for _ in range(50):
+            if scanned() == {9001, 9002, 9003}:
+                break
+            await asyncio.sleep(0.1)
+        assert scanned() == {9001, 9002, 9003}
