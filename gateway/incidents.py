@@ -38,6 +38,8 @@ _log = get_logger("tetragw.incidents")
 _ATTACHED = frozenset({"acknowledged", "attached", "instructed"})
 #: How long a callout's first send waits for a pool group, whose number goes into the text.
 _INSTRUCTION_WAIT_S = 2.0
+#: How long a stopping gateway lets the releases under way finish.
+_RELEASE_GRACE_S = 2.0
 
 
 class IncidentService:
@@ -63,6 +65,7 @@ class IncidentService:
         self._creating: dict[str, asyncio.Task[None]] = {}
         self._last_activity: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._releases: set[asyncio.Task[None]] = set()
         self._release_retries: dict[str, str] = {}
 
     def restore(self) -> None:
@@ -223,7 +226,7 @@ class IncidentService:
         self._notify()
         if closed is None:
             return False
-        await self.release(incident_id, reason="incident_closed")
+        self._release_later(incident_id, "incident_closed")
         return True
 
     async def on_unit_ended(self, incident_id: str) -> None:
@@ -232,7 +235,27 @@ class IncidentService:
         if timeline is None or not timeline.units:
             return
         if all(unit.ended_at is not None for unit in timeline.units):
-            await self.release(incident_id, reason="all_units_ended")
+            self._release_later(incident_id, "all_units_ended")
+
+    def _release_later(self, incident_id: str, reason: str) -> None:
+        """Release the group in a task of its own. A backend may answer slowly (a DGNA
+        service over the network: up to its request timeout), and neither the MQTT inbound
+        loop (an incident's close) nor the status relay (the last ``mission_ended``) may wait
+        for it: the callouts and statuses behind them would."""
+        if self._backend is None:
+            return
+        task = asyncio.create_task(
+            self._release_logged(incident_id, reason), name=f"talkgroup-release-{incident_id}"
+        )
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
+
+    async def _release_logged(self, incident_id: str, reason: str) -> None:
+        try:
+            await self.release(incident_id, reason=reason)
+        except Exception as exc:  # a background task: logged here or nowhere
+            self._release_retries[incident_id] = reason  # ``run`` tries again
+            _log.error("talkgroup_release_crashed", incident_id=incident_id, error=repr(exc))
 
     async def run(self, check_every_s: float = 30.0) -> None:
         """Release groups of incidents idle for longer than the configured time."""
@@ -250,6 +273,12 @@ class IncidentService:
                         await self.release(incident.incident_id, reason="idle")
         finally:
             for task in list(self._tasks):
+                task.cancel()
+            # Releases under way get a moment to finish: a group left to a stopped gateway
+            # stays taken on the network.
+            if self._releases:
+                await asyncio.wait(list(self._releases), timeout=_RELEASE_GRACE_S)
+            for task in list(self._releases):
                 task.cancel()
 
 

@@ -175,6 +175,7 @@ class FakeDgna:
         self.fail_modify: BaseException | None = None
         self.fail_release: BaseException | None = None
         self.create_gate: asyncio.Event | None = None
+        self.release_gate: asyncio.Event | None = None  # a service that is slow to answer
         """When set, ``create`` waits for it (a slow network)."""
         self.calls: list[tuple[str, str]] = []
 
@@ -207,6 +208,8 @@ class FakeDgna:
     async def release(self, incident_id: str) -> None:
         self.calls.append(("release", incident_id))
         await asyncio.sleep(0)
+        if self.release_gate is not None:
+            await self.release_gate.wait()
         if self.fail_release is not None:
             raise self.fail_release
         self.gssis.release(incident_id)
@@ -256,6 +259,7 @@ class Harness:
         self.tasks.append(asyncio.create_task(self.engine.run(), name="engine"))
 
     async def stop(self) -> None:
+        await settle()  # what is under way in tasks of its own (a group's release)
         await self.router.stop()
         for task in self.tasks:
             task.cancel()

@@ -179,6 +179,7 @@ async def test_failure_to_add_units_keeps_the_incident_group_and_releases_it_on_
     assert group_of(h, "OSL-1") == (9001, "active")
 
     await h.router.handle(h.topics.incident_close("OSL-1"), b"{}")
+    await settle()  # the release runs in a task of its own
     assert ("release", "OSL-1") in backend.calls
     assert group_of(h, "OSL-1") == (9001, "released")
 
@@ -190,6 +191,7 @@ async def test_closing_the_incident_releases_its_group_for_reuse(pool: Harness) 
     await pool.callout(callout_body())
     await settle()
     await pool.router.handle(pool.topics.incident_close("OSL-1"), b"{}")
+    await settle()  # the release runs in a task of its own
 
     released = talkgroup_events(pool, "OSL-1-1")[-1]
     assert (released["state"], released["gssi"], released["reason"]) == (
@@ -210,6 +212,7 @@ async def test_group_is_released_once_every_unit_has_ended_its_mission(pool: Har
     await pool.relay.handle(StatusReceived("gw1", AMBULANCE, MISSION_ENDED, T0 + 1))
     assert group_of(pool, "OSL-1") == (9001, "active")  # one unit is still on it
     await pool.relay.handle(StatusReceived("gw1", RESPONDER, MISSION_ENDED, T0 + 2))
+    await settle()  # the release runs in a task of its own
 
     released = talkgroup_events(pool, "OSL-1-1")[-1]
     assert (released["state"], released["reason"]) == ("released", "all_units_ended")
@@ -234,6 +237,56 @@ async def test_close_and_last_mission_ended_at_once_release_the_group_once(
     assert backend.calls.count(("release", "OSL-1")) == 1
 
 
+async def test_a_slow_release_holds_up_neither_the_inbound_messages_nor_the_status_relay(
+    dgna: tuple[Harness, FakeDgna],
+) -> None:
+    # A DGNA service over the network may take up to its request timeout to answer.
+    h, backend = dgna
+    await h.callout(callout_body(units=[(AMBULANCE, "ambulance")], talkgroup=True))
+    await h.callout(
+        callout_body(
+            callout_id="OSL-2-1", incident_id="OSL-2", units=[(DOCTOR, "doctor")], talkgroup=True
+        )
+    )
+    await settle()
+    backend.release_gate = asyncio.Event()
+
+    # The close is stored and answered; the next callout is not kept waiting behind it.
+    await asyncio.wait_for(h.router.handle(h.topics.incident_close("OSL-1"), b"{}"), 1)
+    await asyncio.wait_for(
+        h.callout(callout_body(callout_id="OSL-3-1", incident_id="OSL-3", talkgroup=False)), 1
+    )
+    assert h.store.callout("OSL-3-1") is not None
+    # Nor is the relay, when the last unit of an incident ends its mission.
+    await asyncio.wait_for(h.relay.handle(StatusReceived("gw1", DOCTOR, MISSION_ENDED, T0 + 1)), 1)
+    await asyncio.wait_for(h.relay.handle(StatusReceived("gw1", AMBULANCE, 0x8003, T0 + 2)), 1)
+    assert group_of(h, "OSL-1") == (9001, "active")  # both releases still under way
+    assert group_of(h, "OSL-2") == (9002, "active")
+
+    backend.release_gate.set()
+    await wait_until(lambda: group_of(h, "OSL-1")[1] == group_of(h, "OSL-2")[1] == "released")
+    assert backend.gssis.held == {}
+
+
+async def test_a_stopping_service_gives_a_release_under_way_a_moment_then_cancels_it(
+    dgna: tuple[Harness, FakeDgna], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h, backend = dgna
+    monkeypatch.setattr("gateway.incidents._RELEASE_GRACE_S", 0.05)
+    await h.callout(callout_body(units=[(AMBULANCE, "ambulance")], talkgroup=True))
+    await settle()
+    backend.release_gate = asyncio.Event()  # never answers
+    checker = asyncio.create_task(h.incidents.run(check_every_s=3600))
+    await h.router.handle(h.topics.incident_close("OSL-1"), b"{}")
+    await wait_until(lambda: ("release", "OSL-1") in backend.calls)
+    checker.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(checker, 1)
+    await settle()
+    assert not h.incidents._releases  # cancelled after the grace, not left running
+    assert group_of(h, "OSL-1") == (9001, "active")
+
+
 async def test_close_while_the_group_is_being_created_still_releases_it(
     dgna: tuple[Harness, FakeDgna],
 ) -> None:
@@ -246,8 +299,7 @@ async def test_close_while_the_group_is_being_created_still_releases_it(
     await settle()
     backend.create_gate.set()
     await close
-
-    assert group_of(h, "OSL-1") == (9001, "released")
+    await wait_until(lambda: group_of(h, "OSL-1")[1] == "released")
     assert backend.gssis.held == {}
 
 
@@ -338,6 +390,7 @@ async def test_groups_held_by_open_incidents_are_restored_after_a_restart(
         assert group_of(h, "OSL-3") == (9001, "active")  # 9002 is still OSL-2's
 
         await h.router.handle(h.topics.incident_close("OSL-2"), b"{}")
+        await settle()  # the release runs in a task of its own
         assert group_of(h, "OSL-2") == (9002, "released")
         assert backend.gssis.held == {"OSL-3": 9001}
         await h.stop()

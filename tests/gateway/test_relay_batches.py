@@ -232,6 +232,7 @@ async def test_mission_ended_in_a_batch_releases_the_group_after_the_commit(
 
         # Both after the batch's commit (so each already sees both units ended), in order.
         assert calls == [("OSL-1", False, [True, True]), ("OSL-1", False, [True, True])]
+        await settle()  # the release runs in a task of its own
         incident = h.store.incident("OSL-1")
         assert incident is not None
         assert incident.talkgroup_state == "released"
