@@ -287,7 +287,7 @@ class CalloutEngine:
         send_id = send.send_id
         task.add_done_callback(lambda done: self._finished(send_id, done))
 
-    def is_urgent(self, priority: str | None) -> bool:
+    def _is_urgent(self, priority: str | None) -> bool:
         """Whether a callout of ``priority`` goes to the radio ahead of the others."""
         return priority is not None and priority.strip().casefold() in self._urgent
 
@@ -314,7 +314,7 @@ class CalloutEngine:
         if self._groups is not None:
             text = await self._groups.callout_text(callout.incident_id, text)
         attempt = send.attempts + 1
-        urgent = self.is_urgent(callout.priority)
+        urgent = self._is_urgent(callout.priority)
         loop = asyncio.get_running_loop()
         started = self._clock()
         remaining = min(callout.deadline_at - started, self._retry.attempt_timeout_s)

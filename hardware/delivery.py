@@ -117,18 +117,15 @@ class ReferenceAllocator:
         """``count`` references, waiting while too many are in flight; an ``urgent`` sender
         is served before every other that waits."""
         async with self._changed:
-            if not urgent:
-                while (refs := self.try_acquire(count)) is None:
-                    await self._changed.wait()
-                return refs
-            self._urgent_waiting += 1
+            self._urgent_waiting += urgent
             try:
-                while (refs := self.try_acquire(count, urgent=True)) is None:
+                while (refs := self.try_acquire(count, urgent=urgent)) is None:
                     await self._changed.wait()
             finally:
-                self._urgent_waiting -= 1
-                if not self._urgent_waiting:
-                    self._changed.notify_all()  # the others may take what is left
+                if urgent:
+                    self._urgent_waiting -= 1
+                    if not self._urgent_waiting:
+                        self._changed.notify_all()  # the others may take what is left
             return refs
 
     def release(self, refs: Iterable[int]) -> None:

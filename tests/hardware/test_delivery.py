@@ -24,10 +24,15 @@ async def test_references_wrap_past_255_skipping_those_in_flight() -> None:
     assert not set(held) & set(allocator.try_acquire(250) or ())
 
 
-async def test_send_waits_while_all_255_references_are_in_flight() -> None:
+def exhausted() -> ReferenceAllocator:
+    """An allocator with all 255 references in flight."""
     allocator = ReferenceAllocator()
-    everything = allocator.try_acquire(255)
-    assert everything is not None
+    assert allocator.try_acquire(255) is not None
+    return allocator
+
+
+async def test_send_waits_while_all_255_references_are_in_flight() -> None:
+    allocator = exhausted()
     waiter = asyncio.create_task(allocator.acquire(1))
     await asyncio.sleep(0.01)
     assert not waiter.done()
@@ -36,9 +41,7 @@ async def test_send_waits_while_all_255_references_are_in_flight() -> None:
 
 
 async def test_an_urgent_sender_takes_the_next_freed_reference_before_earlier_waiters() -> None:
-    allocator = ReferenceAllocator()
-    everything = allocator.try_acquire(255)
-    assert everything is not None
+    allocator = exhausted()
     routine = asyncio.create_task(allocator.acquire(1))
     await asyncio.sleep(0.01)
     urgent = asyncio.create_task(allocator.acquire(1, urgent=True))
@@ -54,8 +57,7 @@ async def test_an_urgent_sender_takes_the_next_freed_reference_before_earlier_wa
 
 
 async def test_a_cancelled_urgent_waiter_does_not_hold_back_the_others() -> None:
-    allocator = ReferenceAllocator()
-    assert allocator.try_acquire(255) is not None
+    allocator = exhausted()
     urgent = asyncio.create_task(allocator.acquire(1, urgent=True))
     routine = asyncio.create_task(allocator.acquire(1))
     await asyncio.sleep(0.01)
