@@ -69,17 +69,50 @@ class IncidentService:
         self._release_retries: dict[str, str] = {}
 
     def restore(self) -> None:
-        """After a restart: tell the backend which incidents hold which groups."""
-        held = {
-            incident.incident_id: incident.gssi
-            for incident in self._store.open_incidents()
-            if incident.gssi is not None and incident.talkgroup_state == "active"
-        }
-        if self._backend is not None:
-            self._backend.restore(held)
+        """After a restart: tell the backend which incidents hold which groups, and release
+        the groups that incidents closed before them still hold.
+
+        Such a release was failing (the service was away), cut off by a stop or lost to a
+        crash: the list of releases to retry lives in memory. A closed incident's group whose
+        GSSI has since been handed to another incident (the pool's, or a DGNA group that
+        expired on the network) is recorded released without asking the backend: releasing
+        it there would release the other incident's group.
+        """
+        if self._backend is None:
+            return  # no backend to release them with (the store keeps them ``active``)
+        held: dict[str, int] = {}
+        holder: dict[int, str] = {}
+        closed: list[str] = []
+        superseded: list[str] = []
+        # Open incidents first (the store never lets two of them hold one GSSI), then the
+        # closed ones, most recently opened first: the last to be handed a GSSI holds it.
+        for incident in sorted(
+            self._store.incidents_holding_groups(),
+            key=lambda i: (not i.is_open, -i.opened_at),
+        ):
+            assert incident.gssi is not None
+            if incident.gssi in holder:
+                superseded.append(incident.incident_id)
+                continue
+            holder[incident.gssi] = incident.incident_id
+            held[incident.incident_id] = incident.gssi
+            if not incident.is_open:
+                closed.append(incident.incident_id)
+        self._backend.restore(held)
+        for incident_id in superseded:
+            self._record_released(incident_id, reason="reassigned")
         now = self._clock()
         for incident_id in held:
             self._last_activity[incident_id] = now
+        for incident_id in closed:
+            # ``run`` releases them first thing (and again while the backend fails).
+            self._release_retries[incident_id] = "incident_closed"
+        if closed or superseded:
+            _log.warning(
+                "talkgroups_left_by_closed_incidents",
+                to_release=len(closed),
+                reassigned=len(superseded),
+            )
 
     # ---- groups ----------------------------------------------------------------------
 
@@ -208,9 +241,15 @@ class IncidentService:
                 )
                 return
             self._release_retries.pop(incident_id, None)
-            callouts = self._store.callouts_of_incident(incident_id)
-            callout_id = callouts[-1].callout_id if callouts else incident_id
-            self._set(incident_id, callout_id, incident.gssi, "released", reason=reason)
+            self._record_released(incident_id, reason=reason)
+
+    def _record_released(self, incident_id: str, *, reason: str) -> None:
+        """Record and announce the incident's group released (on its latest callout)."""
+        incident = self._store.incident(incident_id)
+        assert incident is not None
+        callouts = self._store.callouts_of_incident(incident_id)
+        callout_id = callouts[-1].callout_id if callouts else incident_id
+        self._set(incident_id, callout_id, incident.gssi, "released", reason=reason)
         self._last_activity.pop(incident_id, None)
         _log.info("talkgroup_released", incident_id=incident_id, gssi=incident.gssi, reason=reason)
 
@@ -261,16 +300,17 @@ class IncidentService:
         """Release groups of incidents idle for longer than the configured time."""
         try:
             while True:
+                # Retries first, before the first wait: a restart's releases are due now.
+                for incident_id, reason in list(self._release_retries.items()):
+                    await self._release_logged(incident_id, reason)
                 await asyncio.sleep(check_every_s)
                 now = self._clock()
-                for incident_id, reason in list(self._release_retries.items()):
-                    await self.release(incident_id, reason=reason)
                 for incident in self._store.open_incidents():
                     if incident.talkgroup_state != "active":
                         continue
                     last = self._last_activity.setdefault(incident.incident_id, now)
                     if now - last >= self._idle_release_s:
-                        await self.release(incident.incident_id, reason="idle")
+                        await self._release_logged(incident.incident_id, "idle")
         finally:
             for task in list(self._tasks):
                 task.cancel()

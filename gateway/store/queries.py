@@ -193,6 +193,15 @@ class StoreReader:
         ).fetchall()
         return [IncidentRecord.from_row(row) for row in rows]
 
+    def incidents_holding_groups(self) -> list[IncidentRecord]:
+        """Incidents, open or closed, whose talk group is recorded ``active`` (not released):
+        after a restart, the open ones keep their groups and the closed ones are released."""
+        rows = self._conn.execute(
+            "SELECT * FROM incidents WHERE gssi IS NOT NULL AND talkgroup_state = 'active'"
+            " ORDER BY opened_at, incident_id"
+        ).fetchall()
+        return [IncidentRecord.from_row(row) for row in rows]
+
     def incident_holding_gssi(self, gssi: int) -> IncidentRecord | None:
         """The open incident whose talk group (not released) is ``gssi``."""
         row = self._conn.execute(

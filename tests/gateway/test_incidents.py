@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway.store import Store
+from gateway.store import NewCallout, Store, UnitAssignment
 from hardware.radio_events import StatusReceived
 from hardware.talkgroups import GssiRange, PoolBackend, TalkgroupError, TalkgroupUnavailable
 from tests.gateway.fakes import (
@@ -393,4 +393,99 @@ async def test_groups_held_by_open_incidents_are_restored_after_a_restart(
         await settle()  # the release runs in a task of its own
         assert group_of(h, "OSL-2") == (9002, "released")
         assert backend.gssis.held == {"OSL-3": 9001}
+        await h.stop()
+
+
+async def run_until_released(h: Harness, *incident_ids: str) -> None:
+    """Run the service's checker (with its usual 30 s period) until the groups are released."""
+    checker = asyncio.create_task(h.incidents.run())
+    try:
+        await wait_until(lambda: all(group_of(h, i)[1] == "released" for i in incident_ids))
+    finally:
+        checker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await checker
+
+
+async def test_a_closed_incidents_group_left_unreleased_is_released_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock()
+    path = tmp_path / "tetragw.sqlite3"
+    first_backend = FakeDgna()
+    first = make_harness(tmp_path, backend=first_backend, clock=clock)
+    await first.callout(callout_body())
+    await settle()
+    first_backend.fail_release = TalkgroupUnavailable(
+        "DGNA service unreachable", aiohttp.ClientConnectionError("down")
+    )
+    await first.router.handle(first.topics.incident_close("OSL-1"), b"{}")
+    await first.stop()  # stopped while the service was away: the retry list is gone
+    first.store.close()
+
+    backend = FakeDgna()  # the service is back; the group is still taken on the network
+    with Store(path, synchronous="OFF", clock=clock) as store:
+        h = make_harness(tmp_path, backend=backend, clock=clock, store=store)
+        assert group_of(h, "OSL-1") == (9001, "active")
+        h.incidents.restore()
+        assert backend.gssis.held == {"OSL-1": 9001}
+
+        await run_until_released(h, "OSL-1")  # at once, not after the checker's period
+        assert backend.calls == [("release", "OSL-1")]
+        assert backend.gssis.held == {}
+        last = talkgroup_events(h, "OSL-1-1")[-1]
+        assert (last["state"], last["gssi"], last["reason"]) == (
+            "released",
+            9001,
+            "incident_closed",
+        )
+        await h.stop()
+
+
+async def test_a_restart_does_not_release_a_group_that_another_incident_has_since_taken(
+    tmp_path: Path,
+) -> None:
+    """A closed incident's group that was never released, whose GSSI was handed out again
+    (the pool's, or a DGNA group that expired on the network): the GSSI's newest holder keeps
+    it, and the closed incident's record is only marked released."""
+    clock = FakeClock()
+    path = tmp_path / "tetragw.sqlite3"
+    with Store(path, synchronous="OFF", clock=clock) as store:
+        # Each incident opened one second after the one before: A, B, C, D, E.
+        for incident_id, gssi, closed in (
+            ("A", 9001, True),
+            ("B", 9001, False),  # open: holds 9001 whatever a closed incident's record says
+            ("C", 9002, True),  # closed, and nobody else has 9002: released by the backend
+            ("D", 9003, True),
+            ("E", 9003, True),  # handed 9003 after D: E holds it
+        ):
+            clock.advance(1.0)
+            with store.transaction() as tx:
+                tx.accept_callout(
+                    NewCallout(
+                        callout_id=f"{incident_id}-1",
+                        incident_id=incident_id,
+                        units=(UnitAssignment(AMBULANCE, "ambulance"),),
+                        text="Hjertestans",
+                        deadline_s=60,
+                        talkgroup=True,
+                        priority="1A",
+                    )
+                )
+                tx.set_talkgroup(incident_id, gssi=gssi, state="active")
+                if closed:
+                    tx.close_incident(incident_id)
+
+        backend = FakeDgna()
+        h = make_harness(tmp_path, backend=backend, clock=clock, store=store)
+        h.incidents.restore()
+        assert backend.gssis.held == {"B": 9001, "C": 9002, "E": 9003}
+        for incident_id in ("A", "D"):
+            assert group_of(h, incident_id)[1] == "released"
+            assert talkgroup_events(h, f"{incident_id}-1")[-1]["reason"] == "reassigned"
+
+        await run_until_released(h, "C", "E")
+        assert sorted(backend.calls) == [("release", "C"), ("release", "E")]
+        assert backend.gssis.held == {"B": 9001}
+        assert group_of(h, "B") == (9001, "active")
         await h.stop()

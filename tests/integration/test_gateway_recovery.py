@@ -6,6 +6,8 @@ Real Mosquitto, the emulator and the gateway as processes over real ptys (``syst
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -108,3 +110,51 @@ async def test_nothing_is_lost_when_the_broker_restarts_mid_incident(
         await dispatch.wait_for(documented, 10, "the timeline with every unit ended")
         # And the gateway still stops cleanly on SIGTERM (it hung once after a reconnect).
         assert system.gateway.stop() == 0
+
+
+async def test_a_talk_group_whose_release_a_crash_cut_off_is_released_after_the_restart(
+    tmp_path: Path, mosquitto: MosquittoBroker
+) -> None:
+    """The incident is closed while the DGNA service does not answer, and the gateway dies
+    before it does: the group must not stay taken on the network for its whole lifetime."""
+    issis = ISSIS[:2]
+    async with running_system(
+        tmp_path,
+        mosquitto,
+        # Slow unit behaviour: nobody ends the mission (which also releases) during the test.
+        emulator_args=("--units", "2040101-2040102", "--time-scale", "20"),
+    ) as system:
+        dispatch, emulator, gateway = system.dispatch, system.emulator, system.gateway
+        await dispatch.callout(
+            callout_id="REL-1", incident_id="INC-REL", units=UNITS[:2], text=TEXT, talkgroup=True
+        )
+        await dispatch.wait_final("REL-1", issis, timeout=30)
+
+        def group_states() -> list[str]:
+            return [e["state"] for e in dispatch.events("REL-1") if e["event"] == "talkgroup"]
+
+        await dispatch.wait_for(lambda: "active" in group_states(), 20, "the group")
+        gssi = next(e["gssi"] for e in dispatch.events("REL-1") if e.get("state") == "active")
+        assert [g["gssi"] for g in emulator.get("/dgna/groups")] == [gssi]
+
+        def closed() -> bool:
+            timeline = dispatch.on("incidents/INC-REL/timeline")
+            return bool(timeline) and timeline[-1]["closed_at"] is not None
+
+        assert emulator.process is not None
+        os.kill(emulator.process.pid, signal.SIGSTOP)  # the DGNA service stops answering
+        try:
+            await dispatch.publish("incidents/INC-REL/close", {})
+            await dispatch.wait_for(closed, 10, "the incident closed")
+            await asyncio.sleep(0.5)  # the release is under way, waiting for the service
+            gateway.kill()
+        finally:
+            os.kill(emulator.process.pid, signal.SIGCONT)
+        assert "released" not in group_states()
+
+        gateway.start()  # same data dir
+        await dispatch.wait_for(lambda: "released" in group_states(), 20, "the release")
+        released = [e for e in dispatch.events("REL-1") if e.get("state") == "released"]
+        assert released[-1]["gssi"] == gssi
+        assert released[-1]["reason"] == "incident_closed"
+        assert emulator.get("/dgna/groups") == []
