@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 from gateway.logging import get_logger
 from gateway.publisher import Publisher
-from gateway.store import GssiInUseError, Store
+from gateway.store import GssiInUseError, IncidentRecord, Store, Transaction
 from hardware.talkgroups import (
     PoolBackend,
     TalkgroupAssignment,
@@ -121,6 +121,14 @@ class IncidentService:
         self.touch(incident_id)
         if self._backend is None:
             return
+        lock = self._locks.setdefault(incident_id, asyncio.Lock())
+        if isinstance(self._backend, PoolBackend) and not lock.locked():
+            # The pool is bookkeeping (the radios' scan runs in the background): the group
+            # is recorded here, before the callout's sends run, so that their first SDS,
+            # which names it, waits for no task. A held lock is a release or a create
+            # under way: then the task below waits for it.
+            self._pool_group(self._backend, incident_id, callout_id, tuple(issis))
+            return
         task = asyncio.create_task(
             self._ensure_group(incident_id, callout_id, tuple(issis)),
             name=f"talkgroup-{incident_id}",
@@ -128,6 +136,11 @@ class IncidentService:
         self._creating[incident_id] = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda done: self._created(incident_id, done))
+
+    def _created(self, incident_id: str, task: asyncio.Task[None]) -> None:
+        if self._creating.get(incident_id) is task:
+            del self._creating[incident_id]
 
     async def callout_text(self, incident_id: str, text: str) -> str:
         """``text`` with the instruction to select the incident's pool group, where needed."""
@@ -155,33 +168,67 @@ class IncidentService:
             if incident is None or not incident.is_open:
                 return
             try:
-                if incident.talkgroup_state == "active" and incident.gssi is not None:
+                if _holds_group(incident):
                     assignment = await self._backend.modify(incident_id, add=issis)
                 else:
+                    # Announced before the create: a service may take seconds to answer.
                     self._set(incident_id, callout_id, None, "creating")
                     assignment = await self._backend.create(incident_id, issis)
             except _BACKEND_ERRORS as exc:
-                reason = _reason(exc)
-                _log.warning("talkgroup_failed", incident_id=incident_id, reason=reason)
-                if incident.talkgroup_state == "active" and incident.gssi is not None:
-                    # Only adding this callout's units failed: the incident keeps its group
-                    # (recording it ``failed`` would lose the GSSI and never release it).
-                    self._set(
-                        incident_id,
-                        callout_id,
-                        incident.gssi,
-                        "failed",
-                        reason=reason,
-                        record=False,
-                    )
-                    return
-                self._set(incident_id, callout_id, None, "failed", reason=reason)
+                self._failed(incident, callout_id, exc, creating=False)
                 return
-            try:
-                self._set(incident_id, callout_id, assignment.gssi, "active", assignment)
-            except GssiInUseError:
-                _log.error("talkgroup_gssi_in_use", incident_id=incident_id, gssi=assignment.gssi)
-                self._set(incident_id, callout_id, None, "failed", reason="gssi_in_use")
+            self._active(incident, callout_id, assignment, creating=False)
+
+    def _pool_group(
+        self, backend: PoolBackend, incident_id: str, callout_id: str, issis: tuple[int, ...]
+    ) -> None:
+        """``_ensure_group`` for the pool, which answers at once: ``creating`` is recorded in
+        the same transaction as the outcome, with the same events in the same order."""
+        incident = self._store.incident(incident_id)
+        if incident is None or not incident.is_open:
+            return
+        creating = not _holds_group(incident)
+        try:
+            if creating:
+                assignment = backend.create_now(incident_id, issis)
+            else:
+                assignment = backend.modify_now(incident_id, add=issis)
+        except TalkgroupError as exc:
+            self._failed(incident, callout_id, exc, creating=creating)
+            return
+        self._active(incident, callout_id, assignment, creating=creating)
+
+    def _failed(
+        self, incident: IncidentRecord, callout_id: str, exc: BaseException, *, creating: bool
+    ) -> None:
+        reason = _reason(exc)
+        incident_id = incident.incident_id
+        _log.warning("talkgroup_failed", incident_id=incident_id, reason=reason)
+        if _holds_group(incident):
+            # Only adding this callout's units failed: the incident keeps its group
+            # (recording it ``failed`` would lose the GSSI and never release it).
+            self._set(incident_id, callout_id, incident.gssi, "failed", reason=reason, record=False)
+            return
+        self._set(incident_id, callout_id, None, "failed", reason=reason, creating=creating)
+
+    def _active(
+        self,
+        incident: IncidentRecord,
+        callout_id: str,
+        assignment: TalkgroupAssignment,
+        *,
+        creating: bool,
+    ) -> None:
+        incident_id = incident.incident_id
+        try:
+            self._set(
+                incident_id, callout_id, assignment.gssi, "active", assignment, creating=creating
+            )
+        except GssiInUseError:
+            _log.error("talkgroup_gssi_in_use", incident_id=incident_id, gssi=assignment.gssi)
+            self._set(
+                incident_id, callout_id, None, "failed", reason="gssi_in_use", creating=creating
+            )
 
     def _set(
         self,
@@ -193,30 +240,66 @@ class IncidentService:
         *,
         reason: str | None = None,
         record: bool = True,
+        creating: bool = False,
     ) -> None:
         """Announce the group's ``state`` on the callout's events (and, with ``record``,
-        store it as the incident's talk-group state)."""
+        store it as the incident's talk-group state); with ``creating``, record and announce
+        ``creating`` first, in the same transaction."""
         with self._store.transaction() as tx:
-            if record:
-                tx.set_talkgroup(incident_id, gssi=gssi, state=state)  # type: ignore[arg-type]
-            attached = (
-                tuple(sorted(i for i, s in assignment.targets.items() if s in _ATTACHED))
-                if assignment is not None
-                else None
-            )
-            self._publisher.callout_event(
+            if creating:
+                self._step(
+                    tx,
+                    incident_id,
+                    callout_id,
+                    None,
+                    "creating",
+                    assignment=None,
+                    reason=None,
+                    record=True,
+                )
+            self._step(
                 tx,
-                callout_id=callout_id,
-                incident_id=incident_id,
-                event="talkgroup",
-                gssi=gssi,
-                state=state,
-                attached=attached,
+                incident_id,
+                callout_id,
+                gssi,
+                state,
+                assignment=assignment,
                 reason=reason,
+                record=record,
             )
             if state in ("active", "released"):
                 self._publisher.timeline_of(tx, incident_id)
         self._notify()
+
+    def _step(
+        self,
+        tx: Transaction,
+        incident_id: str,
+        callout_id: str,
+        gssi: int | None,
+        state: str,
+        *,
+        assignment: TalkgroupAssignment | None,
+        reason: str | None,
+        record: bool,
+    ) -> None:
+        if record:
+            tx.set_talkgroup(incident_id, gssi=gssi, state=state)  # type: ignore[arg-type]
+        attached = (
+            tuple(sorted(i for i, s in assignment.targets.items() if s in _ATTACHED))
+            if assignment is not None
+            else None
+        )
+        self._publisher.callout_event(
+            tx,
+            callout_id=callout_id,
+            incident_id=incident_id,
+            event="talkgroup",
+            gssi=gssi,
+            state=state,
+            attached=attached,
+            reason=reason,
+        )
 
     async def release(self, incident_id: str, *, reason: str) -> None:
         """Give the incident's group back to the backend (idempotent)."""
@@ -320,6 +403,10 @@ class IncidentService:
                 await asyncio.wait(list(self._releases), timeout=_RELEASE_GRACE_S)
             for task in list(self._releases):
                 task.cancel()
+
+
+def _holds_group(incident: IncidentRecord) -> bool:
+    return incident.talkgroup_state == "active" and incident.gssi is not None
 
 
 def _reason(exc: BaseException) -> str:

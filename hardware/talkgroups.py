@@ -185,6 +185,10 @@ class PoolBackend:
         self._scans: set[asyncio.Task[None]] = set()
 
     async def create(self, incident_id: str, targets: Sequence[int]) -> TalkgroupAssignment:
+        return self.create_now(incident_id, targets)
+
+    def create_now(self, incident_id: str, targets: Sequence[int]) -> TalkgroupAssignment:
+        """``create`` without a wait: the pool is bookkeeping (the scan runs in a task)."""
         gssi = self.gssis.allocate(incident_id)
         self._members.setdefault(incident_id, set()).update(targets)
         if self._scanner is not None:
@@ -211,6 +215,12 @@ class PoolBackend:
     async def modify(
         self, incident_id: str, *, add: Sequence[int] = (), remove: Sequence[int] = ()
     ) -> TalkgroupAssignment:
+        return self.modify_now(incident_id, add=add, remove=remove)
+
+    def modify_now(
+        self, incident_id: str, *, add: Sequence[int] = (), remove: Sequence[int] = ()
+    ) -> TalkgroupAssignment:
+        """``modify`` without a wait."""
         gssi = self.gssis.of(incident_id)
         if gssi is None:
             raise TalkgroupError(f"incident {incident_id} holds no group")

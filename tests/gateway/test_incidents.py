@@ -99,6 +99,66 @@ async def test_pool_group_instruction_is_added_to_the_callout_text(pool: Harness
     assert [call.text for call in pool.radio.calls] == [expected, expected]
 
 
+async def test_a_pool_group_is_recorded_before_the_callouts_sends_run(pool: Harness) -> None:
+    """The first SDS names the group: with the pool, which answers at once, it is recorded
+    while the callout is handled, and no send waits for a task of its own to record it."""
+    await pool.callout(callout_body())  # no settle: nothing else has run yet
+
+    assert group_of(pool, "OSL-1") == (9001, "active")
+    events = talkgroup_events(pool, "OSL-1-1")
+    assert [(e["state"], e.get("gssi")) for e in events] == [("creating", None), ("active", 9001)]
+    audited = [
+        (row["data"]["from"], row["data"]["to"])
+        for row in pool.audit_rows()
+        if row["kind"] == "state_change" and row["data"].get("change") == "talkgroup"
+    ]
+    assert audited == [("none", "creating"), ("creating", "active")]
+
+
+class SlowReleasePool(PoolBackend):
+    """A pool whose release waits for ``gate`` (as one that did radio I/O would)."""
+
+    def __init__(self, gssis: GssiRange) -> None:
+        super().__init__(gssis)
+        self.gate = asyncio.Event()
+
+    async def release(self, incident_id: str) -> None:
+        await self.gate.wait()
+        await super().release(incident_id)
+
+
+async def test_a_callout_during_its_incidents_pool_release_waits_for_it(
+    tmp_path: Path,
+) -> None:
+    backend = SlowReleasePool(GssiRange(9001, 9003))
+    h = make_harness(tmp_path, backend=backend)
+    try:
+        await h.callout(callout_body())
+        releasing = asyncio.create_task(h.incidents.release("OSL-1", reason="idle"))
+        await settle()
+        await h.callout(
+            callout_body(callout_id="OSL-1-2", units=[(DOCTOR, "doctor")], talkgroup=True)
+        )
+        await settle()
+        assert talkgroup_events(h, "OSL-1-2") == []  # waiting for the release
+
+        backend.gate.set()
+        await releasing
+        await settle()
+        # The release is announced on the incident's latest callout; then a new group,
+        # recorded after it (adding the unit to the group being released would be lost).
+        assert [e["state"] for e in talkgroup_events(h, "OSL-1-2")] == [
+            "released",
+            "creating",
+            "active",
+        ]
+        assert group_of(h, "OSL-1") == (9001, "active")
+        assert backend.gssis.held == {"OSL-1": 9001}
+    finally:
+        await h.stop()
+        h.store.close()
+
+
 async def test_dgna_group_needs_no_instruction_in_the_text(
     dgna: tuple[Harness, FakeDgna],
 ) -> None:
