@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Sequence
 
@@ -67,12 +68,16 @@ class IncidentService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._releases: set[asyncio.Task[None]] = set()
         self._release_retries: dict[str, str] = {}
+        self._recreate: list[str] = []
 
     def restore(self) -> None:
-        """After a restart: tell the backend which incidents hold which groups, and release
-        the groups that incidents closed before them still hold.
+        """After a restart: tell the backend which incidents hold which groups, release the
+        groups that incidents closed before them still hold, and create the groups that open
+        incidents were waiting for.
 
-        Such a release was failing (the service was away), cut off by a stop or lost to a
+        A group counts as held when it is recorded ``active``, or ``creating`` with a GSSI
+        (``_reserve``: the network may have said yes just before the gateway died). A closed
+        incident's release was failing (the service was away), cut off by a stop or lost to a
         crash: the list of releases to retry lives in memory. A closed incident's group whose
         GSSI has since been handed to another incident (the pool's, or a DGNA group that
         expired on the network) is recorded released without asking the backend: releasing
@@ -80,6 +85,10 @@ class IncidentService:
         """
         if self._backend is None:
             return  # no backend to release them with (the store keeps them ``active``)
+        # Open incidents whose group was being created: created (again) when ``run`` starts.
+        self._recreate = [
+            i.incident_id for i in self._store.open_incidents() if i.talkgroup_state == "creating"
+        ]
         held: dict[str, int] = {}
         holder: dict[int, str] = {}
         closed: list[str] = []
@@ -107,11 +116,12 @@ class IncidentService:
         for incident_id in closed:
             # ``run`` releases them first thing (and again while the backend fails).
             self._release_retries[incident_id] = "incident_closed"
-        if closed or superseded:
+        if closed or superseded or self._recreate:
             _log.warning(
-                "talkgroups_left_by_closed_incidents",
+                "talkgroups_left_by_a_stop",
                 to_release=len(closed),
                 reassigned=len(superseded),
+                to_create=len(self._recreate),
             )
 
     # ---- groups ----------------------------------------------------------------------
@@ -171,13 +181,31 @@ class IncidentService:
                 if _holds_group(incident):
                     assignment = await self._backend.modify(incident_id, add=issis)
                 else:
-                    # Announced before the create: a service may take seconds to answer.
-                    self._set(incident_id, callout_id, None, "creating")
-                    assignment = await self._backend.create(incident_id, issis)
+                    # Announced before the create: a service may take seconds to answer. A
+                    # GSSI reserved before a restart is kept: that group may exist.
+                    reserved = incident.gssi if incident.talkgroup_state == "creating" else None
+                    self._set(incident_id, callout_id, reserved, "creating")
+                    assignment = await self._backend.create(
+                        incident_id, issis, reserve=functools.partial(self._reserve, incident_id)
+                    )
             except _BACKEND_ERRORS as exc:
                 self._failed(incident, callout_id, exc, creating=False)
                 return
             self._active(incident, callout_id, assignment, creating=False)
+
+    async def _reserve(self, incident_id: str, gssi: int) -> bool:
+        """Record ``gssi`` as the incident's group-to-be, durably, before the backend asks the
+        network for it: if the gateway dies between the network's yes and the record of the
+        group, ``restore`` finds the GSSI and releases the group or takes it up again (it would
+        otherwise stay taken on the network until its lifetime ends). False if another open
+        incident holds ``gssi`` in the store: the backend tries another."""
+        try:
+            with self._store.transaction(durable=True) as tx:
+                tx.set_talkgroup(incident_id, gssi=gssi, state="creating")
+        except GssiInUseError:
+            return False
+        await self._store.wal_sync.wait()
+        return True
 
     def _pool_group(
         self, backend: PoolBackend, incident_id: str, callout_id: str, issis: tuple[int, ...]
@@ -310,7 +338,7 @@ class IncidentService:
             # Read under the lock: a concurrent release (close and the last mission_ended
             # at once) must find the group released and announce nothing twice.
             incident = self._store.incident(incident_id)
-            if incident is None or incident.talkgroup_state != "active":
+            if incident is None or not _may_hold_group(incident):
                 self._release_retries.pop(incident_id, None)
                 return
             try:
@@ -325,6 +353,16 @@ class IncidentService:
                 return
             self._release_retries.pop(incident_id, None)
             self._record_released(incident_id, reason=reason)
+
+    def _create_again(self, incident_id: str) -> None:
+        """The group an open incident was waiting for when the gateway stopped, for its units,
+        announced on its latest callout."""
+        callouts = self._store.callouts_of_incident(incident_id)
+        timeline = self._store.timeline(incident_id)
+        if not callouts or timeline is None:
+            return
+        issis = [unit.issi for unit in timeline.units]
+        self.on_callout(incident_id, callouts[-1].callout_id, issis)
 
     def _record_released(self, incident_id: str, *, reason: str) -> None:
         """Record and announce the incident's group released (on its latest callout)."""
@@ -382,6 +420,9 @@ class IncidentService:
     async def run(self, check_every_s: float = 30.0) -> None:
         """Release groups of incidents idle for longer than the configured time."""
         try:
+            for incident_id in self._recreate:
+                self._create_again(incident_id)
+            self._recreate = []
             while True:
                 # Retries first, before the first wait: a restart's releases are due now.
                 for incident_id, reason in list(self._release_retries.items()):
@@ -407,6 +448,11 @@ class IncidentService:
 
 def _holds_group(incident: IncidentRecord) -> bool:
     return incident.talkgroup_state == "active" and incident.gssi is not None
+
+
+def _may_hold_group(incident: IncidentRecord) -> bool:
+    """Active, or a create under way (or cut off) that reserved a GSSI."""
+    return incident.talkgroup_state in ("active", "creating") and incident.gssi is not None
 
 
 def _reason(exc: BaseException) -> str:

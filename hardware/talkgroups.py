@@ -31,6 +31,7 @@ __all__ = [
     "DgnaBackend",
     "GssiRange",
     "PoolBackend",
+    "Reserve",
     "TalkgroupAssignment",
     "TalkgroupBackend",
     "TalkgroupError",
@@ -78,13 +79,22 @@ class TalkgroupAssignment:
     instruction_text: str | None = None
 
 
+#: Called with a GSSI before a backend asks the network for it, so that a crash between the
+#: network's yes and the caller's record of it leaves a record of what may exist; False: do
+#: not use this GSSI (another is tried).
+Reserve = Callable[[int], Awaitable[bool]]
+
+
 class TalkgroupBackend(Protocol):
     """What the engine needs from a talk-group provider. A service that refuses or cannot be
     asked raises ``TalkgroupError`` (``TalkgroupUnavailable`` for the latter), or a
     ``TimeoutError`` or ``OSError`` of the backend's own."""
 
-    async def create(self, incident_id: str, targets: Sequence[int]) -> TalkgroupAssignment:
-        """A group for ``incident_id`` with ``targets`` in it (the same one if it has one)."""
+    async def create(
+        self, incident_id: str, targets: Sequence[int], *, reserve: Reserve | None = None
+    ) -> TalkgroupAssignment:
+        """A group for ``incident_id`` with ``targets`` in it (the same one if it has one).
+        A backend that creates groups on the network calls ``reserve`` first."""
         ...
 
     async def modify(
@@ -184,7 +194,10 @@ class PoolBackend:
         self._members: dict[str, set[int]] = {}
         self._scans: set[asyncio.Task[None]] = set()
 
-    async def create(self, incident_id: str, targets: Sequence[int]) -> TalkgroupAssignment:
+    async def create(
+        self, incident_id: str, targets: Sequence[int], *, reserve: Reserve | None = None
+    ) -> TalkgroupAssignment:
+        # No ``reserve``: the pool's groups are provisioned; nothing is asked of the network.
         return self.create_now(incident_id, targets)
 
     def create_now(self, incident_id: str, targets: Sequence[int]) -> TalkgroupAssignment:
@@ -295,13 +308,28 @@ class DgnaBackend:
             await self._session.close()
             self._session = None
 
-    async def create(self, incident_id: str, targets: Sequence[int]) -> TalkgroupAssignment:
+    async def create(
+        self, incident_id: str, targets: Sequence[int], *, reserve: Reserve | None = None
+    ) -> TalkgroupAssignment:
         existing = self.gssis.of(incident_id)
         if existing is not None:
-            return await self.modify(incident_id, add=targets)
+            status, data = await self._patch(existing, add=targets)
+            if status == 200:
+                return await self._settled(incident_id, existing, data)
+            if status != 404:
+                raise TalkgroupError(
+                    f"DGNA modify {existing} answered {status}: {data.get('error')}"
+                )
+            # Gone from the network (expired, or the create that reserved it after a restart
+            # never reached the service): a group of its own again.
+            self.gssis.release(incident_id)
         refused: set[int] = set()
         while True:
             gssi = self.gssis.allocate(incident_id, skip=refused)
+            if reserve is not None and not await reserve(gssi):
+                self.gssis.release(incident_id)
+                refused.add(gssi)
+                continue
             body = {
                 "gssi": gssi,
                 "targets": list(targets),
@@ -326,11 +354,16 @@ class DgnaBackend:
         gssi = self.gssis.of(incident_id)
         if gssi is None:
             raise TalkgroupError(f"incident {incident_id} holds no group")
-        body = {"add": list(add), "remove": list(remove)}
-        status, data = await self._request("PATCH", f"/dgna/groups/{gssi}", body)
+        status, data = await self._patch(gssi, add=add, remove=remove)
         if status != 200:
             raise TalkgroupError(f"DGNA modify {gssi} answered {status}: {data.get('error')}")
         return await self._settled(incident_id, gssi, data)
+
+    async def _patch(
+        self, gssi: int, *, add: Sequence[int] = (), remove: Sequence[int] = ()
+    ) -> tuple[int, dict[str, Any]]:
+        body = {"add": list(add), "remove": list(remove)}
+        return await self._request("PATCH", f"/dgna/groups/{gssi}", body)
 
     async def status(self, incident_id: str) -> TalkgroupAssignment:
         """The group's current target states as the network reports them."""

@@ -194,11 +194,12 @@ class StoreReader:
         return [IncidentRecord.from_row(row) for row in rows]
 
     def incidents_holding_groups(self) -> list[IncidentRecord]:
-        """Incidents, open or closed, whose talk group is recorded ``active`` (not released):
-        after a restart, the open ones keep their groups and the closed ones are released."""
+        """Incidents, open or closed, whose talk group is recorded ``active``, or ``creating``
+        with a GSSI reserved (the network may hold it): after a restart, the open ones keep
+        their groups and the closed ones are released."""
         rows = self._conn.execute(
-            "SELECT * FROM incidents WHERE gssi IS NOT NULL AND talkgroup_state = 'active'"
-            " ORDER BY opened_at, incident_id"
+            "SELECT * FROM incidents WHERE gssi IS NOT NULL"
+            " AND talkgroup_state IN ('active', 'creating') ORDER BY opened_at, incident_id"
         ).fetchall()
         return [IncidentRecord.from_row(row) for row in rows]
 

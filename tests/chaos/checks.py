@@ -75,6 +75,10 @@ class ChaosFindings:
     statuses_exposed_lost: int = 0
     statuses_lost: int = 0
     statuses_out_of_order: int = 0
+    talkgroups: int = 0
+    talkgroups_closed: int = 0
+    talkgroups_left: int = 0
+    talkgroups_stray: int = 0
     latencies_s: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
@@ -282,3 +286,62 @@ def check_statuses(
         if positions != sorted(positions):
             findings.statuses_out_of_order += 1
             findings.fail(f"statuses of unit {issi} reached dispatch out of order")
+
+
+def talkgroups_left(closed: Iterable[str], events: Sequence[Event]) -> dict[str, int]:
+    """The groups of ``closed`` callouts' incidents never announced ``released``: callout id
+    → GSSI. One callout per incident, as the chaos plan has (a release is announced on the
+    incident's latest callout)."""
+    active, released = _talkgroup_states(events)
+    return _left(set(closed), active, released)
+
+
+def _left(closed: set[str], active: dict[str, int], released: set[str]) -> dict[str, int]:
+    return {c: gssi for c, gssi in active.items() if c in closed and c not in released}
+
+
+def _talkgroup_states(events: Sequence[Event]) -> tuple[dict[str, int], set[str]]:
+    """Per callout id: the GSSI announced ``active``; and the callouts announced ``released``."""
+    active: dict[str, int] = {}
+    released: set[str] = set()
+    for event in events:
+        topic = event.topic
+        if not (topic.startswith(ROOT + "callouts/") and topic.endswith("/events")):
+            continue
+        payload = event.payload
+        if payload.get("event") != "talkgroup":
+            continue
+        callout_id = topic.split("/")[3]
+        if payload.get("state") == "active" and isinstance(payload.get("gssi"), int):
+            active[callout_id] = int(payload["gssi"])
+        elif payload.get("state") == "released":
+            released.add(callout_id)
+    return active, released
+
+
+def check_talkgroups(
+    findings: ChaosFindings,
+    closed: Iterable[str],
+    events: Sequence[Event],
+    network_gssis: Iterable[int],
+) -> None:
+    """Every group of an incident dispatch closed is released (announced), whatever faults
+    hit the gateway between the close and the release; and the DGNA service, whose groups
+    are ``network_gssis`` at the end, holds none that no open incident holds."""
+    closed = set(closed)
+    active, released = _talkgroup_states(events)
+    left = _left(closed, active, released)
+    findings.talkgroups = len(active)
+    findings.talkgroups_closed = sum(1 for c in active if c in closed)
+    findings.talkgroups_left = len(left)
+    on_network = set(network_gssis)
+    for callout_id, gssi in sorted(left.items()):
+        where = "still held by the DGNA service" if gssi in on_network else "not on the network"
+        findings.fail(f"{callout_id}: incident closed, its group {gssi} never released ({where})")
+    # Groups the service holds for no open incident, e.g. one the gateway created but never
+    # recorded (killed during the create): taken until its lifetime ends.
+    held_open = {g for c, g in active.items() if c not in closed and c not in released}
+    stray = sorted(on_network - held_open - set(left.values()))
+    findings.talkgroups_stray = len(stray)
+    if stray:
+        findings.fail(f"groups held by the DGNA service for no open incident: {stray}")

@@ -49,6 +49,10 @@ def summary(run: ChaosRun) -> dict[str, Any]:
         "statuses_lost": findings.statuses_lost,
         "statuses_lost_while_line_dead": findings.statuses_exposed_lost,
         "statuses_out_of_order": findings.statuses_out_of_order,
+        "talkgroups": findings.talkgroups,
+        "talkgroups_of_closed_incidents": findings.talkgroups_closed,
+        "talkgroups_left_unreleased": findings.talkgroups_left,
+        "talkgroups_stray_on_network": findings.talkgroups_stray,
         "delivered_p50_s": _round(findings.percentile(50)),
         "delivered_p99_s": _round(findings.percentile(99)),
         "publish_retries": run.publish_retries,
@@ -92,6 +96,11 @@ def table(run: ChaosRun) -> str:
             f"{data['statuses_lost_while_line_dead']} / {data['statuses_lost']}",
         ),
         ("statuses out of order (units)", data["statuses_out_of_order"]),
+        (
+            "talk groups (of closed incidents / left / stray)",
+            f"{data['talkgroups']} ({data['talkgroups_of_closed_incidents']} / "
+            f"{data['talkgroups_left_unreleased']} / {data['talkgroups_stray_on_network']})",
+        ),
         ("time to delivered p50", _seconds(data["delivered_p50_s"])),
         ("time to delivered p99", _seconds(data["delivered_p99_s"])),
         ("audit verify", data["audit_verify"] or "-"),

@@ -27,8 +27,10 @@ from tests.chaos.checks import (
     ProbeRecord,
     check_finals,
     check_statuses,
+    check_talkgroups,
     check_unit_duplicates,
     status_exposed,
+    talkgroups_left,
 )
 from tests.chaos.dispatch import ROOT, ResilientDispatch
 from tests.chaos.plan import ChaosOptions, ChaosPlan, PlannedCallout, PlannedFault, draw_plan
@@ -41,6 +43,8 @@ _ONLINE_TIMEOUT_S = 60.0
 _DRAIN_EXTRA_S = 60.0
 _PROBE_WAIT_S = 20.0
 _CLOSE_AFTER_S = 25.0
+#: How long the end waits for the groups of closed incidents to be released.
+_RELEASE_WAIT_S = 30.0
 #: Short backoff: the deadlines are short, a retry every 30 s would waste most of one.
 GATEWAY_CONFIG = "[callouts]\nretry_initial_s = 1.0\nretry_max_s = 5.0\n"
 
@@ -185,10 +189,11 @@ class Runner:
                 if callout.callout_id not in self._closed and (
                     now - callout.published_at >= _CLOSE_AFTER_S or self._publishing_done
                 ):
-                    self._closed.add(callout.callout_id)
                     await dispatch.publish(
                         f"incidents/INC-{callout.callout_id}/close", {"reason": "chaos"}
                     )
+                    # Only once the broker has it: the end checks the closed incidents' groups.
+                    self._closed.add(callout.callout_id)
 
     # ---- faults ----------------------------------------------------------------------------
 
@@ -268,6 +273,13 @@ class Runner:
     # ---- the end ---------------------------------------------------------------------------
 
     async def _collect(self) -> None:
+        assert self.dispatch is not None
+        dispatch = self.dispatch
+        await dispatch.wait_for(
+            lambda: not talkgroups_left(self._closed, dispatch.messages), _RELEASE_WAIT_S
+        )
+        groups = await asyncio.to_thread(self.emulator.get, "/dgna/groups")
+        self._network_gssis = [int(group["gssi"]) for group in groups]
         inboxes = {}
         for issi in self.options.issis:
             inboxes[issi] = await asyncio.to_thread(self.emulator.inbox, issi)
@@ -295,6 +307,7 @@ class Runner:
         check_finals(findings, run.callouts, events, run.coverage_gaps, self.options.slack_s)
         check_unit_duplicates(findings, run.callouts, getattr(self, "_inboxes", {}), run.faults)
         check_statuses(findings, run.probes, events, run.faults)
+        check_talkgroups(findings, self._closed, events, getattr(self, "_network_gssis", []))
         if len(run.callouts) < self.options.callouts:
             findings.fail(f"only {len(run.callouts)} of {self.options.callouts} callouts published")
         if not run.audit_ok:

@@ -13,6 +13,7 @@ from tests.chaos.checks import (
     ProbeRecord,
     check_finals,
     check_statuses,
+    check_talkgroups,
     check_unit_duplicates,
     longest_covered,
 )
@@ -125,3 +126,46 @@ def test_plan_is_the_same_for_the_same_seed_and_spaces_disruptive_faults() -> No
     disruptive = [f.at_s for f in plan.faults if f.kind in ("gateway_kill", "broker_restart")]
     assert all(b - a >= 15.0 for a, b in itertools.pairwise(disruptive))
     assert len({p.value for p in plan.probes}) == len(plan.probes)
+
+
+def _group(callout_id: str, state: str, gssi: int | None, at: float) -> Event:
+    return _event(
+        f"callouts/{callout_id}/events",
+        at,
+        callout_id=callout_id,
+        event="talkgroup",
+        state=state,
+        gssi=gssi,
+    )
+
+
+def test_a_closed_incidents_group_never_released_fails() -> None:
+    events = [
+        _group("C-1", "creating", None, 1000.0),
+        _group("C-1", "active", 9001, 1000.1),
+        _group("C-2", "creating", None, 1000.2),
+        _group("C-2", "active", 9002, 1000.3),
+        _group("C-2", "released", 9002, 1030.0),
+        _group("C-3", "active", 9003, 1000.4),  # open: keeps its group
+    ]
+    findings = ChaosFindings()
+    check_talkgroups(findings, {"C-1", "C-2"}, events, network_gssis=[9001, 9003])
+    assert (findings.talkgroups, findings.talkgroups_closed, findings.talkgroups_left) == (3, 2, 1)
+    assert findings.talkgroups_stray == 0
+    assert findings.failures == [
+        "C-1: incident closed, its group 9001 never released (still held by the DGNA service)"
+    ]
+
+    released = [*events, _group("C-1", "released", 9001, 1040.0)]
+    findings = ChaosFindings()
+    check_talkgroups(findings, {"C-1", "C-2"}, released, network_gssis=[9003])
+    assert findings.ok, findings.failures
+
+
+def test_a_group_the_service_holds_for_no_open_incident_fails() -> None:
+    events = [_group("C-1", "active", 9001, 1000.0), _group("C-1", "released", 9001, 1030.0)]
+    findings = ChaosFindings()
+    # 9001 released but still on the network; 9005 never announced (a create cut off).
+    check_talkgroups(findings, {"C-1"}, events, network_gssis=[9001, 9005])
+    assert findings.talkgroups_stray == 2
+    assert not findings.ok

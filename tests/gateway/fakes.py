@@ -30,6 +30,7 @@ from gateway.store import Store
 from hardware.delivery import ReportLevel, SendOutcome
 from hardware.talkgroups import (
     GssiRange,
+    Reserve,
     TalkgroupAssignment,
     TalkgroupBackend,
     TalkgroupError,
@@ -179,16 +180,30 @@ class FakeDgna:
         """When set, ``create`` waits for it (a slow network)."""
         self.calls: list[tuple[str, str]] = []
 
-    async def create(self, incident_id: str, targets: Sequence[int]) -> TalkgroupAssignment:
+    async def create(
+        self, incident_id: str, targets: Sequence[int], *, reserve: Reserve | None = None
+    ) -> TalkgroupAssignment:
         self.calls.append(("create", incident_id))
         await asyncio.sleep(0)
+        held = self.gssis.of(incident_id)
+        gssi = self.gssis.allocate(incident_id)
+        if held is None and reserve is not None and not await reserve(gssi):
+            self.gssis.release(incident_id)
+            raise TalkgroupError(f"GSSI {gssi} refused by the caller")
+        try:
+            await self._network_answer()
+        except BaseException:
+            if held is None:
+                self.gssis.release(incident_id)
+            raise
+        self.members.setdefault(incident_id, set()).update(targets)
+        return self._assignment(incident_id, gssi)
+
+    async def _network_answer(self) -> None:
         if self.create_gate is not None:
             await self.create_gate.wait()
         if self.fail_create is not None:
             raise self.fail_create
-        gssi = self.gssis.allocate(incident_id)
-        self.members.setdefault(incident_id, set()).update(targets)
-        return self._assignment(incident_id, gssi)
 
     async def modify(
         self, incident_id: str, *, add: Sequence[int] = (), remove: Sequence[int] = ()
@@ -384,6 +399,18 @@ async def settle(rounds: int = 50) -> None:
     """Let every ready task run (the fakes never wait on real time)."""
     for _ in range(rounds):
         await asyncio.sleep(0)
+
+
+async def groups_settled(h: Harness, *incident_ids: str) -> None:
+    """Wait until the incidents' groups are no longer (about to be) created: a DGNA create
+    first makes its reservation durable (an fsync in a worker thread), which ``settle`` does
+    not wait for."""
+
+    def settled(incident_id: str) -> bool:
+        incident = h.store.incident(incident_id)
+        return incident is not None and incident.talkgroup_state not in ("none", "creating")
+
+    await wait_until(lambda: all(settled(i) for i in incident_ids))
 
 
 async def wait_until(predicate: Callable[[], bool], *, rounds: int = 2000) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from tests.gateway.fakes import (
     FakeDgna,
     Harness,
     callout_body,
+    groups_settled,
     make_harness,
     settle,
     wait_until,
@@ -166,7 +167,7 @@ async def test_dgna_group_needs_no_instruction_in_the_text(
     h.start_engine()
     await h.callout(callout_body(text="Hjertestans"))
     await wait_until(lambda: len(h.radio.calls) == 2)
-    await settle()
+    await groups_settled(h, "OSL-1")
 
     assert [call.text for call in h.radio.calls] == ["Hjertestans", "Hjertestans"]
     assert group_of(h, "OSL-1") == (9001, "active")
@@ -213,7 +214,7 @@ async def test_unreachable_dgna_service_announces_failed_with_the_cause(
     h, backend = dgna
     backend.fail_create = failure
     await h.callout(callout_body())
-    await settle()
+    await groups_settled(h, "OSL-1")
 
     failed = talkgroup_events(h, "OSL-1-1")[-1]
     assert (failed["state"], failed["reason"]) == ("failed", reason)
@@ -225,7 +226,7 @@ async def test_failure_to_add_units_keeps_the_incident_group_and_releases_it_on_
 ) -> None:
     h, backend = dgna
     await h.callout(callout_body())
-    await settle()
+    await groups_settled(h, "OSL-1")
     backend.fail_modify = TalkgroupError("target rejected")
     await h.callout(callout_body(callout_id="OSL-1-2", units=[(DOCTOR, "doctor")], talkgroup=True))
     await settle()
@@ -284,7 +285,7 @@ async def test_close_and_last_mission_ended_at_once_release_the_group_once(
 ) -> None:
     h, backend = dgna
     await h.callout(callout_body(units=[(AMBULANCE, "ambulance")], talkgroup=True))
-    await settle()
+    await groups_settled(h, "OSL-1")
 
     # The mission_ended release is under way (the backend answers) when the close comes in.
     await asyncio.gather(
@@ -308,7 +309,7 @@ async def test_a_slow_release_holds_up_neither_the_inbound_messages_nor_the_stat
             callout_id="OSL-2-1", incident_id="OSL-2", units=[(DOCTOR, "doctor")], talkgroup=True
         )
     )
-    await settle()
+    await groups_settled(h, "OSL-1", "OSL-2")
     backend.release_gate = asyncio.Event()
 
     # The close is stored and answered; the next callout is not kept waiting behind it.
@@ -403,7 +404,7 @@ async def test_release_that_failed_at_close_is_tried_again(
 ) -> None:
     h, backend = dgna
     await h.callout(callout_body())
-    await settle()
+    await groups_settled(h, "OSL-1")
     backend.fail_release = TalkgroupUnavailable(
         "DGNA service unreachable", aiohttp.ClientConnectionError("down")
     )
@@ -456,15 +457,19 @@ async def test_groups_held_by_open_incidents_are_restored_after_a_restart(
         await h.stop()
 
 
-async def run_until_released(h: Harness, *incident_ids: str) -> None:
-    """Run the service's checker (with its usual 30 s period) until the groups are released."""
+async def run_until(h: Harness, predicate: Callable[[], bool]) -> None:
+    """Run the service (with its usual 30 s period) until ``predicate()`` holds."""
     checker = asyncio.create_task(h.incidents.run())
     try:
-        await wait_until(lambda: all(group_of(h, i)[1] == "released" for i in incident_ids))
+        await wait_until(predicate)
     finally:
         checker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await checker
+
+
+async def run_until_released(h: Harness, *incident_ids: str) -> None:
+    await run_until(h, lambda: all(group_of(h, i)[1] == "released" for i in incident_ids))
 
 
 async def test_a_closed_incidents_group_left_unreleased_is_released_after_a_restart(
@@ -475,7 +480,7 @@ async def test_a_closed_incidents_group_left_unreleased_is_released_after_a_rest
     first_backend = FakeDgna()
     first = make_harness(tmp_path, backend=first_backend, clock=clock)
     await first.callout(callout_body())
-    await settle()
+    await groups_settled(first, "OSL-1")
     first_backend.fail_release = TalkgroupUnavailable(
         "DGNA service unreachable", aiohttp.ClientConnectionError("down")
     )
@@ -549,3 +554,76 @@ async def test_a_restart_does_not_release_a_group_that_another_incident_has_sinc
         assert backend.gssis.held == {"B": 9001}
         assert group_of(h, "B") == (9001, "active")
         await h.stop()
+
+
+async def test_a_dgna_create_records_its_gssi_before_the_network_answers(
+    dgna: tuple[Harness, FakeDgna],
+) -> None:
+    h, backend = dgna
+    backend.create_gate = asyncio.Event()  # the network has not answered yet
+    await h.callout(callout_body())
+    await wait_until(lambda: group_of(h, "OSL-1") == (9001, "creating"))
+    assert [e["state"] for e in talkgroup_events(h, "OSL-1-1")] == ["creating"]
+
+    backend.create_gate.set()
+    await groups_settled(h, "OSL-1")
+    assert group_of(h, "OSL-1") == (9001, "active")
+
+
+@contextlib.asynccontextmanager
+async def restarted_after_a_create_cut_off(
+    tmp_path: Path, *, close: bool
+) -> AsyncIterator[tuple[Harness, FakeDgna]]:
+    """A gateway restarted (and its groups restored) after one whose DGNA create for OSL-1
+    was under way (GSSI 9001 reserved) when it stopped; with ``close``, dispatch closed the
+    incident meanwhile, and the release the stop let run found the service away."""
+    clock = FakeClock()
+    backend = FakeDgna()
+    backend.create_gate = asyncio.Event()
+    backend.fail_release = TalkgroupUnavailable(
+        "DGNA service unreachable", aiohttp.ClientConnectionError("down")
+    )
+    first = make_harness(tmp_path, backend=backend, clock=clock)
+    service = asyncio.create_task(first.incidents.run())
+    await first.callout(callout_body())
+    await wait_until(lambda: group_of(first, "OSL-1") == (9001, "creating"))
+    if close:
+        await first.router.handle(first.topics.incident_close("OSL-1"), b"{}")
+    service.cancel()  # the stop: the create is cancelled (the release waits for it in vain)
+    with contextlib.suppress(asyncio.CancelledError):
+        await service
+    await first.stop()
+    first.store.close()
+
+    backend = FakeDgna()
+    with Store(tmp_path / "tetragw.sqlite3", synchronous="OFF", clock=clock) as store:
+        h = make_harness(tmp_path, backend=backend, clock=clock, store=store)
+        h.incidents.restore()
+        try:
+            yield h, backend
+        finally:
+            await h.stop()
+
+
+async def test_an_open_incidents_group_cut_off_while_created_is_created_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    async with restarted_after_a_create_cut_off(tmp_path, close=False) as (h, backend):
+        assert backend.gssis.held == {"OSL-1": 9001}  # not handed to another incident
+        await run_until(h, lambda: group_of(h, "OSL-1") == (9001, "active"))
+        assert backend.calls == [("create", "OSL-1")]  # the held GSSI: taken up
+        last = talkgroup_events(h, "OSL-1-1")[-1]
+        assert (last["state"], last["gssi"], last["attached"]) == (
+            "active",
+            9001,
+            [AMBULANCE, RESPONDER],
+        )
+
+
+async def test_a_closed_incidents_group_cut_off_while_created_is_released_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    async with restarted_after_a_create_cut_off(tmp_path, close=True) as (h, backend):
+        await run_until_released(h, "OSL-1")
+        assert backend.calls == [("release", "OSL-1")]  # the network may hold it: asked
+        assert backend.gssis.held == {}

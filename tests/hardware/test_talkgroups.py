@@ -178,3 +178,54 @@ async def test_dgna_skips_a_group_already_taken_on_the_network(dgna_rig: Rig) ->
         assert (await backend.create("inc-1", [UNIT + 1])).gssi == 9002
     finally:
         await backend.close()
+
+
+async def _network_groups(rig: Rig) -> dict[int, list[int]]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(rig.emulator.control_url + "/dgna/groups") as response,
+    ):
+        return {g["gssi"]: sorted(int(i) for i in g["targets"]) for g in await response.json()}
+
+
+async def test_dgna_reserves_each_gssi_before_asking_the_network_for_it(dgna_rig: Rig) -> None:
+    await dgna_rig.post("/dgna/groups", {"gssi": 9001, "targets": [UNIT]})  # someone else's
+    backend = DgnaBackend(dgna_rig.emulator.control_url, GssiRange(9001, 9099))
+    asked: list[tuple[int, dict[int, list[int]]]] = []
+
+    async def reserve(gssi: int) -> bool:
+        asked.append((gssi, await _network_groups(dgna_rig)))
+        return gssi != 9002  # the caller's record says 9002 is taken
+
+    try:
+        assert (await backend.create("inc-1", [UNIT + 1], reserve=reserve)).gssi == 9003
+        # Each GSSI reserved before the network had it; 9001 refused by the network (409),
+        # 9002 by the caller.
+        assert [(gssi, sorted(groups)) for gssi, groups in asked] == [
+            (9001, [9001]),
+            (9002, [9001]),
+            (9003, [9001]),
+        ]
+        assert backend.gssis.held == {"inc-1": 9003}
+    finally:
+        await backend.close()
+
+
+async def test_dgna_create_for_a_held_gssi_takes_up_the_group_or_creates_it_anew(
+    dgna_rig: Rig,
+) -> None:
+    """After a restart the incident holds a GSSI reserved for a create that was cut off:
+    the group exists if the network said yes before the gateway died, else not."""
+    backend = DgnaBackend(dgna_rig.emulator.control_url, GssiRange(9001, 9099))
+    try:
+        await dgna_rig.post("/dgna/groups", {"gssi": 9005, "targets": [UNIT]})
+        backend.restore({"inc-1": 9005, "inc-2": 9006})  # 9006 never reached the network
+        taken_up = await backend.create("inc-1", [UNIT, UNIT + 1])
+        assert taken_up.gssi == 9005
+        assert set(taken_up.targets) == {UNIT, UNIT + 1}
+        anew = await backend.create("inc-2", [UNIT + 2])
+        assert anew.gssi == 9001  # the held one was gone (404): a fresh allocation
+        assert await _network_groups(dgna_rig) == {9001: [UNIT + 2], 9005: [UNIT, UNIT + 1]}
+        assert backend.gssis.held == {"inc-1": 9005, "inc-2": 9001}
+    finally:
+        await backend.close()

@@ -6,20 +6,38 @@ Real Mosquitto, the emulator and the gateway as processes over real ptys (``syst
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.integration.mosquitto import MosquittoBroker
-from tests.integration.system import Dispatch, running_system
+from tests.integration.system import Dispatch, EmulatorProcess, running_system
 
 pytestmark = pytest.mark.integration
 
 TEXT = "Trafikkulykke E18 ved Sandvika. To personer fastklemt."
 ISSIS = list(range(2040101, 2040107))
 UNITS = [{"issi": issi, "role": "ambulance"} for issi in ISSIS]
+
+
+#: Two units whose behaviour is slow: nobody ends the mission (which also releases the
+#: incident's group) during a test.
+SLOW_UNITS = ("--units", "2040101-2040102", "--time-scale", "20")
+
+
+@contextlib.contextmanager
+def dgna_not_answering(emulator: EmulatorProcess) -> Iterator[None]:
+    """The emulator stopped (SIGSTOP): its DGNA service, among the rest, does not answer."""
+    assert emulator.process is not None
+    os.kill(emulator.process.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(emulator.process.pid, signal.SIGCONT)
 
 
 def _delivered(dispatch: Dispatch, callout_id: str) -> set[int]:
@@ -118,12 +136,7 @@ async def test_a_talk_group_whose_release_a_crash_cut_off_is_released_after_the_
     """The incident is closed while the DGNA service does not answer, and the gateway dies
     before it does: the group must not stay taken on the network for its whole lifetime."""
     issis = ISSIS[:2]
-    async with running_system(
-        tmp_path,
-        mosquitto,
-        # Slow unit behaviour: nobody ends the mission (which also releases) during the test.
-        emulator_args=("--units", "2040101-2040102", "--time-scale", "20"),
-    ) as system:
+    async with running_system(tmp_path, mosquitto, emulator_args=SLOW_UNITS) as system:
         dispatch, emulator, gateway = system.dispatch, system.emulator, system.gateway
         await dispatch.callout(
             callout_id="REL-1", incident_id="INC-REL", units=UNITS[:2], text=TEXT, talkgroup=True
@@ -141,15 +154,11 @@ async def test_a_talk_group_whose_release_a_crash_cut_off_is_released_after_the_
             timeline = dispatch.on("incidents/INC-REL/timeline")
             return bool(timeline) and timeline[-1]["closed_at"] is not None
 
-        assert emulator.process is not None
-        os.kill(emulator.process.pid, signal.SIGSTOP)  # the DGNA service stops answering
-        try:
+        with dgna_not_answering(emulator):
             await dispatch.publish("incidents/INC-REL/close", {})
             await dispatch.wait_for(closed, 10, "the incident closed")
             await asyncio.sleep(0.5)  # the release is under way, waiting for the service
             gateway.kill()
-        finally:
-            os.kill(emulator.process.pid, signal.SIGCONT)
         assert "released" not in group_states()
 
         gateway.start()  # same data dir
@@ -158,3 +167,36 @@ async def test_a_talk_group_whose_release_a_crash_cut_off_is_released_after_the_
         assert released[-1]["gssi"] == gssi
         assert released[-1]["reason"] == "incident_closed"
         assert emulator.get("/dgna/groups") == []
+
+
+async def test_a_talk_group_whose_create_a_crash_cut_off_is_created_after_the_restart(
+    tmp_path: Path, mosquitto: MosquittoBroker
+) -> None:
+    """The gateway dies while the DGNA service has not yet answered its create: the network
+    may or may not have the group. After the restart the incident has exactly one group, and
+    the network no other."""
+    issis = ISSIS[:2]
+    async with running_system(tmp_path, mosquitto, emulator_args=SLOW_UNITS) as system:
+        dispatch, emulator, gateway = system.dispatch, system.emulator, system.gateway
+
+        def group_events() -> list[dict[str, object]]:
+            return [e for e in dispatch.events("CRE-1") if e["event"] == "talkgroup"]
+
+        with dgna_not_answering(emulator):
+            await dispatch.callout(
+                callout_id="CRE-1", incident_id="INC-CRE", units=UNITS[:2], text=TEXT
+            )
+            await dispatch.wait_for(
+                lambda: [e["state"] for e in group_events()] == ["creating"], 10, "creating"
+            )
+            await asyncio.sleep(0.5)  # the create is waiting for the service
+            gateway.kill()
+
+        gateway.start()  # same data dir
+        await dispatch.wait_for(
+            lambda: any(e["state"] == "active" for e in group_events()), 30, "the group"
+        )
+        active = next(e for e in group_events() if e["state"] == "active")
+        assert active["attached"] == issis
+        assert [g["gssi"] for g in emulator.get("/dgna/groups")] == [active["gssi"]]
+        await dispatch.wait_final("CRE-1", issis, timeout=30)
