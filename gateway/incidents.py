@@ -37,6 +37,9 @@ _log = get_logger("tetragw.incidents")
 
 #: Per-target states that mean the unit is in the group (or has been told to select it).
 _ATTACHED = frozenset({"acknowledged", "attached", "instructed"})
+#: States in which a recorded GSSI was reserved for a create (``_reserve``) whose outcome
+#: is not known: the network may hold the group.
+_RESERVED_STATES = frozenset({"creating", "failed"})
 #: How long a callout's first send waits for a pool group, whose number goes into the text.
 _INSTRUCTION_WAIT_S = 2.0
 #: How long a stopping gateway lets the releases under way finish.
@@ -183,7 +186,9 @@ class IncidentService:
                 else:
                     # Announced before the create: a service may take seconds to answer. A
                     # GSSI reserved before a restart is kept: that group may exist.
-                    reserved = incident.gssi if incident.talkgroup_state == "creating" else None
+                    reserved = (
+                        incident.gssi if incident.talkgroup_state in _RESERVED_STATES else None
+                    )
                     self._set(incident_id, callout_id, reserved, "creating")
                     assignment = await self._backend.create(
                         incident_id, issis, reserve=functools.partial(self._reserve, incident_id)
@@ -237,7 +242,23 @@ class IncidentService:
             # (recording it ``failed`` would lose the GSSI and never release it).
             self._set(incident_id, callout_id, incident.gssi, "failed", reason=reason, record=False)
             return
-        self._set(incident_id, callout_id, None, "failed", reason=reason, creating=creating)
+        reserved = None
+        if not isinstance(exc, TalkgroupError) or isinstance(exc, TalkgroupUnavailable):
+            # The service could not be asked or did not answer: a create may have reached it
+            # all the same. The GSSI ``_reserve`` recorded stays recorded (not announced), so
+            # that the close releases what the network may hold; a refusal leaves nothing.
+            current = self._store.incident(incident_id)
+            if current is not None and current.talkgroup_state == "creating":
+                reserved = current.gssi
+        self._set(
+            incident_id,
+            callout_id,
+            None,
+            "failed",
+            reason=reason,
+            creating=creating,
+            recorded_gssi=reserved,
+        )
 
     def _active(
         self,
@@ -269,10 +290,12 @@ class IncidentService:
         reason: str | None = None,
         record: bool = True,
         creating: bool = False,
+        recorded_gssi: int | None = None,
     ) -> None:
         """Announce the group's ``state`` on the callout's events (and, with ``record``,
-        store it as the incident's talk-group state); with ``creating``, record and announce
-        ``creating`` first, in the same transaction."""
+        store it as the incident's talk-group state, with ``recorded_gssi`` instead of
+        ``gssi`` if given); with ``creating``, record and announce ``creating`` first, in the
+        same transaction."""
         with self._store.transaction() as tx:
             if creating:
                 self._step(
@@ -294,6 +317,7 @@ class IncidentService:
                 assignment=assignment,
                 reason=reason,
                 record=record,
+                recorded_gssi=recorded_gssi,
             )
             if state in ("active", "released"):
                 self._publisher.timeline_of(tx, incident_id)
@@ -310,9 +334,11 @@ class IncidentService:
         assignment: TalkgroupAssignment | None,
         reason: str | None,
         record: bool,
+        recorded_gssi: int | None = None,
     ) -> None:
         if record:
-            tx.set_talkgroup(incident_id, gssi=gssi, state=state)  # type: ignore[arg-type]
+            recorded = gssi if recorded_gssi is None else recorded_gssi
+            tx.set_talkgroup(incident_id, gssi=recorded, state=state)  # type: ignore[arg-type]
         attached = (
             tuple(sorted(i for i, s in assignment.targets.items() if s in _ATTACHED))
             if assignment is not None
@@ -451,8 +477,10 @@ def _holds_group(incident: IncidentRecord) -> bool:
 
 
 def _may_hold_group(incident: IncidentRecord) -> bool:
-    """Active, or a create under way (or cut off) that reserved a GSSI."""
-    return incident.talkgroup_state in ("active", "creating") and incident.gssi is not None
+    """Active, or a create under way, cut off or unanswered that reserved a GSSI."""
+    return incident.gssi is not None and (
+        incident.talkgroup_state == "active" or incident.talkgroup_state in _RESERVED_STATES
+    )
 
 
 def _reason(exc: BaseException) -> str:

@@ -195,11 +195,13 @@ class StoreReader:
 
     def incidents_holding_groups(self) -> list[IncidentRecord]:
         """Incidents, open or closed, whose talk group is recorded ``active``, or ``creating``
-        with a GSSI reserved (the network may hold it): after a restart, the open ones keep
-        their groups and the closed ones are released."""
+        or ``failed`` with a GSSI reserved for a create whose outcome is not known (the network
+        may hold it): after a restart, the open ones keep their groups and the closed ones are
+        released."""
         rows = self._conn.execute(
             "SELECT * FROM incidents WHERE gssi IS NOT NULL"
-            " AND talkgroup_state IN ('active', 'creating') ORDER BY opened_at, incident_id"
+            " AND talkgroup_state IN ('active', 'creating', 'failed')"
+            " ORDER BY opened_at, incident_id"
         ).fetchall()
         return [IncidentRecord.from_row(row) for row in rows]
 

@@ -34,6 +34,7 @@ from hardware.talkgroups import (
     TalkgroupAssignment,
     TalkgroupBackend,
     TalkgroupError,
+    TalkgroupUnavailable,
     TargetState,
 )
 from protocols.dispatch import Topics
@@ -192,6 +193,8 @@ class FakeDgna:
             raise TalkgroupError(f"GSSI {gssi} refused by the caller")
         try:
             await self._network_answer()
+        except (TalkgroupUnavailable, OSError, TimeoutError):
+            raise  # as DgnaBackend: the request may have reached the service; GSSI kept
         except BaseException:
             if held is None:
                 self.gssis.release(incident_id)

@@ -217,8 +217,28 @@ async def test_unreachable_dgna_service_announces_failed_with_the_cause(
     await groups_settled(h, "OSL-1")
 
     failed = talkgroup_events(h, "OSL-1-1")[-1]
-    assert (failed["state"], failed["reason"]) == ("failed", reason)
+    assert (failed["state"], failed["reason"], failed.get("gssi")) == ("failed", reason, None)
+    # The create may have reached the service all the same: the GSSI reserved for it stays
+    # recorded (not announced), and the close releases what the network may hold.
+    assert group_of(h, "OSL-1") == (9001, "failed")
+    await h.router.handle(h.topics.incident_close("OSL-1"), b"{}")
+    await wait_until(lambda: group_of(h, "OSL-1") == (9001, "released"))
+    assert backend.calls == [("create", "OSL-1"), ("release", "OSL-1")]
+
+
+async def test_a_refused_dgna_create_leaves_nothing_to_release(
+    dgna: tuple[Harness, FakeDgna],
+) -> None:
+    h, backend = dgna
+    backend.fail_create = TalkgroupError("DGNA create 9001 answered 403: not allowed")
+    await h.callout(callout_body())
+    await groups_settled(h, "OSL-1")
+
     assert group_of(h, "OSL-1") == (None, "failed")
+    await h.router.handle(h.topics.incident_close("OSL-1"), b"{}")
+    await settle()
+    assert backend.calls == [("create", "OSL-1")]
+    assert backend.gssis.held == {}
 
 
 async def test_failure_to_add_units_keeps_the_incident_group_and_releases_it_on_close(
