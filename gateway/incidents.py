@@ -78,8 +78,9 @@ class IncidentService:
         groups that incidents closed before them still hold, and create the groups that open
         incidents were waiting for.
 
-        A group counts as held when it is recorded ``active``, or ``creating`` with a GSSI
-        (``_reserve``: the network may have said yes just before the gateway died). A closed
+        A group counts as held when it is recorded ``active``, or ``creating`` or ``failed``
+        with a GSSI (``_reserve``: the network may have said yes just before the gateway died,
+        or to a request whose answer never came). A closed
         incident's release was failing (the service was away), cut off by a stop or lost to a
         crash: the list of releases to retry lives in memory. A closed incident's group whose
         GSSI has since been handed to another incident (the pool's, or a DGNA group that
