@@ -210,7 +210,7 @@ class Gateway:
         pool = RadioPool(terminals) if terminals else None
         backend: TalkgroupBackend | None = None
         if pool is not None:
-            backend = backend_from_url(config.talkgroups.backend, scanner=pool.scan_group)
+            backend = backend_from_url(config.talkgroups.backend, scanner=pool)
 
         broker_url = config.broker.url
         if broker_url is None:

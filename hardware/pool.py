@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import structlog
@@ -52,6 +52,11 @@ class RadioPool:
             lambda event: log.warning("pool_event_dropped_queue_full", kind=type(event).__name__)
         )
         self._tasks: list[asyncio.Task[None]] = []
+        # The incident groups every radio scans, shared with each: a radio scans them again
+        # whenever it initialises (a reboot forgets its scans).
+        self._scanned: set[int] = set()
+        for terminal in self.terminals:
+            terminal.scanned_groups = self._scanned
 
     async def start(self) -> None:
         """Subscribe to every terminal's events, then start the terminals."""
@@ -151,7 +156,9 @@ class RadioPool:
         return await self._send(attempt, deadline, issi)
 
     async def scan_group(self, gssi: int) -> dict[str, CommandReply | None]:
-        """Let every healthy terminal scan ``gssi`` (so the gateway hears an incident group)."""
+        """Let every terminal scan ``gssi`` (so the gateway hears an incident group): the
+        healthy ones now, and every one whenever it next initialises."""
+        self._scanned.add(gssi)
         replies: dict[str, CommandReply | None] = {}
         for terminal in self.healthy():
             try:
@@ -159,6 +166,16 @@ class RadioPool:
             except (ConnectionError, TimeoutError):
                 replies[terminal.name] = None
         return replies
+
+    def forget_group(self, gssi: int) -> None:
+        """Scan ``gssi`` no more from each terminal's next initialisation on. The PEI cannot
+        drop one scanned group (``AT+CTGS=0`` detaches every group), so a radio that scans
+        it goes on until it reboots; the gateway ignores what it hears there."""
+        self._scanned.discard(gssi)
+
+    def keep_scanning(self, gssis: Iterable[int]) -> None:
+        """After a restart: groups still held, scanned whenever a terminal initialises."""
+        self._scanned.update(gssis)
 
     # ---- internals --------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DgnaBackend",
+    "GroupScans",
     "GssiRange",
     "PoolBackend",
     "Reserve",
@@ -165,15 +166,29 @@ class GssiRange:
         self.held = dict(in_use)
 
 
-GroupScanner = Callable[[int], Awaitable[Any]]
+class GroupScans(Protocol):
+    """The gateway's radios scanning incident groups (``RadioPool``)."""
+
+    async def scan_group(self, gssi: int) -> object:
+        """Scan ``gssi`` on every radio: now where it is up, and whenever it initialises."""
+        ...
+
+    def forget_group(self, gssi: int) -> None:
+        """Stop scanning ``gssi`` from the radios' next initialisation on."""
+        ...
+
+    def keep_scanning(self, gssis: Iterable[int]) -> None:
+        """After a restart: scan these (still held) whenever a radio initialises."""
+        ...
 
 
 class PoolBackend:
     """Pre-provisioned incident groups (``pool:9001-9099``).
 
     The network knows the groups already; units are told by SDS to select one, and the
-    gateway's radios scan it (``scanner``, e.g. ``RadioPool.scan_group``) so that the
-    gateway hears the incident's traffic.
+    gateway's radios scan it (``scanner``, e.g. the ``RadioPool``) so that the gateway hears
+    the incident's traffic: also after a radio reboots, which forgets its scans, and after the
+    gateway restarts (``restore``).
 
     The scan runs in the background: ``create`` returns once the group is allocated. A
     callout's first SDS waits for ``create`` (its text names the group), and the scan is an
@@ -185,7 +200,7 @@ class PoolBackend:
         self,
         gssis: GssiRange,
         *,
-        scanner: GroupScanner | None = None,
+        scanner: GroupScans | None = None,
         instruction: str = "Velg talegruppe {gssi} / select talk group {gssi}",
     ) -> None:
         self.gssis = gssis
@@ -213,7 +228,7 @@ class PoolBackend:
     async def _scan(self, gssi: int) -> None:
         assert self._scanner is not None
         try:
-            await self._scanner(gssi)
+            await self._scanner.scan_group(gssi)
         except Exception as exc:  # a background task: logged here or nowhere
             # The group still works for the units; the gateway just does not hear it.
             log.warning("group_scan_failed", gssi=gssi, error=repr(exc))
@@ -243,11 +258,15 @@ class PoolBackend:
         return self._assignment(incident_id, gssi)
 
     async def release(self, incident_id: str) -> None:
-        self.gssis.release(incident_id)
+        gssi = self.gssis.release(incident_id)
         self._members.pop(incident_id, None)
+        if gssi is not None and self._scanner is not None:
+            self._scanner.forget_group(gssi)
 
     def restore(self, in_use: Mapping[str, int]) -> None:
         self.gssis.restore(in_use)
+        if self._scanner is not None:
+            self._scanner.keep_scanning(in_use.values())
 
     def instruction_text(self, gssi: int) -> str:
         """The text that tells a unit's user which group to select."""
@@ -430,7 +449,7 @@ def backend_from_url(
     url: str,
     *,
     gssis: str = "9001-9099",
-    scanner: GroupScanner | None = None,
+    scanner: GroupScans | None = None,
 ) -> TalkgroupBackend:
     """``pool:9001-9099`` → ``PoolBackend``; ``emulator://READY_FILE`` or ``http(s)://...`` →
     ``DgnaBackend`` allocating from ``gssis``."""

@@ -134,6 +134,10 @@ class Terminal(LinkSupervision):
         self._status_ids = itertools.count(1)
         self._supervisor: asyncio.Task[None] | None = None
         self.issi: int | None = None
+        #: Incident groups this radio scans, again at every (re)initialisation: a reboot
+        #: forgets them. A ``RadioPool`` shares one set among its terminals.
+        self.scanned_groups: set[int] = set()
+        self._group_scans: asyncio.Task[None] | None = None
 
     # ---- public API -------------------------------------------------------------------
 

@@ -48,6 +48,8 @@ class LinkSupervision:
     config: TerminalConfig
     name: str
     issi: int | None
+    scanned_groups: set[int]
+    _group_scans: asyncio.Task[None] | None
     _connect: Callable[[], Awaitable[Streams]]
     _log: structlog.typing.FilteringBoundLogger
     _tracker: DeliveryTracker
@@ -140,6 +142,10 @@ class LinkSupervision:
         self._update_usable()
         self._log.info("radio_up", issi=self.issi, vendor=self.config.vendor.name)
         self._inbound.emit(LinkUp(self.name, self.issi, time.time()))
+        if self.scanned_groups:
+            self._group_scans = asyncio.create_task(
+                self._scan_groups(), name=f"group-scans-{self.name}"
+            )
         return reader_task
 
     async def _initialise(self) -> None:
@@ -173,6 +179,23 @@ class LinkSupervision:
                     self._log.warning("own_identity_changed", old=self.issi, new=identity.issi)
                 self.issi = identity.issi
             await self._probe_signal()
+
+    async def _scan_groups(self) -> None:
+        """Scan the incident groups again (``scanned_groups``): a radio forgets its scans when
+        it reboots. Run once the radio is up, one command at a time like any other, and not
+        in the initialisation: with many groups held that would keep callouts from the radio
+        meanwhile. A refusal (a group the network does not know) is logged."""
+        for gssi in sorted(self.scanned_groups):
+            try:
+                async with self._io_lock:
+                    if not self._ready.is_set():
+                        return
+                    reply = await self._command(commands.select_group(gssi, 2))
+            except (RadioDownError, CommandTimeoutError, ConnectionError) as exc:
+                self._log.warning("group_scan_failed", gssi=gssi, error=repr(exc))
+                return
+            if not reply.ok:
+                self._log.warning("group_scan_refused", gssi=gssi, error=str(reply.final))
 
     async def _probe_signal(self) -> None:
         """``AT+CSQ?``; report it, and take "99 = unknown" as not (yet) in service.
@@ -256,6 +279,9 @@ class LinkSupervision:
         self._log.warning("radio_down", reason=reason)
         self._commands.fail_all(RadioDownError(reason))
         self._tracker.fail_all(f"link_down:{reason}")
+        if self._group_scans is not None:
+            self._group_scans.cancel()
+            self._group_scans = None
         await self._close(reader_task)
         if was_up:
             self._inbound.emit(LinkDown(self.name, reason, time.time()))

@@ -52,6 +52,10 @@ class FakeRadio:
     connects: int = 0
     echo: bool = True
     registrations: set[tuple[str, ...]] = field(default_factory=set)
+    #: Groups selected or scanned with AT+CTGS, as (type, GSSI); a reboot forgets them.
+    groups: set[tuple[str, ...]] = field(default_factory=set)
+    #: While set, AT+CTGS is refused (a group the network does not know).
+    refuse_groups: bool = False
     _writer: asyncio.StreamWriter | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     ai_service: int = 12
@@ -92,6 +96,7 @@ class FakeRadio:
     def reboot(self) -> None:
         """Power cycle without dropping the line: state lost, stale syntax error next."""
         self.registrations.clear()
+        self.groups.clear()
         self.echo = True
         self.stale_errors = 1
         self.write(CmeError(35).to_bytes())
@@ -134,6 +139,11 @@ class FakeRadio:
             self.ai_service = int(command.args[0])
         elif name == "+CTSP":
             self.registrations.add(command.args)
+        elif name == "+CTGS" and command.op == "set":
+            if self.refuse_groups:
+                self.write(CmeError(34).to_bytes())
+                return
+            self.groups.add(command.args)
         elif name == "+CNUMF" and command.op == "read":
             self.inject(OwnIdentity.from_tsi(f"24201{self.issi:08d}", 0))
         elif name == "+CSQ" and command.op == "read":

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from hardware.pool import RadioPool
-from hardware.radio_events import RadioEvent, StatusReceived
+from hardware.radio_events import LinkDown, LinkUp, RadioEvent, StatusReceived
 from hardware.terminal import Terminal
 from tests.hardware.fake_radio import FakeRadio
-from tests.hardware.test_terminal import fast_config
+from tests.hardware.test_terminal import fast_config, next_event
 
 UNIT = 2040101
 
@@ -142,3 +142,44 @@ async def test_event_batches_refuse_a_max_batch_below_one(
     pool = RadioPool([Terminal(fast_config(), connect=radios[0].connect)])
     with pytest.raises(ValueError, match="max_batch"):
         pool.event_batches(max_batch=0)
+
+
+async def test_incident_groups_are_scanned_again_after_a_reboot_and_by_late_radios(
+    radios: tuple[FakeRadio, FakeRadio],
+) -> None:
+    """A reboot forgets a radio's scans, and a radio down at the scan never got it: both
+    scan every group still held when they initialise. A released one is not scanned again."""
+    first, late = radios
+    terminals = [
+        Terminal(dataclasses.replace(fast_config(), name=f"gw{i + 1}"), connect=r.connect)
+        for i, r in enumerate(radios)
+    ]
+    pool = RadioPool(terminals, retry_delay=0.05)
+    pool.keep_scanning([9001])  # held before a restart
+    await terminals[0].start()
+    stream = terminals[0].events()
+    try:
+        assert await pool.wait_ready(5)
+        await settled(lambda: first.groups == {("2", "9001")})  # once up, not before
+        await pool.scan_group(9002)  # gw2 is not up
+        pool.forget_group(9001)
+        assert first.groups == {("2", "9001"), ("2", "9002")}
+
+        first.reboot()
+        await next_event(stream, LinkDown)
+        await next_event(stream, LinkUp)
+        await settled(lambda: first.groups == {("2", "9002")})
+
+        late.refuse_groups = True  # a refusal is logged; the radio stays up
+        await terminals[1].start()
+        assert await pool.wait_ready(5, count=2)
+        await settled(lambda: "+CTGS" in late.commands)
+        assert terminals[1].healthy
+    finally:
+        await pool.stop()
+
+
+async def settled(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(5):
+        while not condition():
+            await asyncio.sleep(0.01)

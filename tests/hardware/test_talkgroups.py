@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 
 import aiohttp
@@ -23,13 +23,31 @@ from hardware.talkgroups import (
 from tests.hardware.test_radio_emulator import UNIT, Rig, start_rig
 
 
+class FakeScans:
+    """``GroupScans`` that records; ``scan`` (if set) is awaited for each scan."""
+
+    def __init__(self, scan: Callable[[int], Awaitable[None]] | None = None) -> None:
+        self.scan = scan
+        self.scanned: list[int] = []
+        self.kept: set[int] = set()
+
+    async def scan_group(self, gssi: int) -> None:
+        if self.scan is not None:
+            await self.scan(gssi)
+        self.scanned.append(gssi)
+        self.kept.add(gssi)
+
+    def forget_group(self, gssi: int) -> None:
+        self.kept.discard(gssi)
+
+    def keep_scanning(self, gssis: Iterable[int]) -> None:
+        self.kept.update(gssis)
+
+
 async def test_pool_never_gives_one_group_to_two_incidents() -> None:
-    scanned: list[int] = []
-
-    async def scan(gssi: int) -> None:
-        scanned.append(gssi)
-
-    backend = PoolBackend(GssiRange.parse("9001-9002"), scanner=scan)
+    scans = FakeScans()
+    scanned = scans.scanned
+    backend = PoolBackend(GssiRange.parse("9001-9002"), scanner=scans)
     first = await backend.create("inc-1", [UNIT])
     again = await backend.create("inc-1", [UNIT + 1])
     second = await backend.create("inc-2", [UNIT + 2])
@@ -48,13 +66,13 @@ async def test_pool_never_gives_one_group_to_two_incidents() -> None:
 async def test_pool_group_is_handed_out_before_the_radios_have_scanned_it() -> None:
     # A callout's first SDS waits for create(): the AT+CTGS of every radio must not.
     scans_may_finish = asyncio.Event()
-    scanned: list[int] = []
 
     async def slow_scan(gssi: int) -> None:
         await scans_may_finish.wait()
-        scanned.append(gssi)
 
-    backend = PoolBackend(GssiRange.parse("9001-9002"), scanner=slow_scan)
+    scans = FakeScans(slow_scan)
+    scanned = scans.scanned
+    backend = PoolBackend(GssiRange.parse("9001-9002"), scanner=scans)
     assignment = await asyncio.wait_for(backend.create("inc-1", [UNIT]), 1)
     assert assignment.gssi == 9001
     assert scanned == []
@@ -72,7 +90,7 @@ async def test_a_failed_scan_is_logged_and_close_cancels_the_scans_still_running
             raise RuntimeError("radio pool stopped")
         await never.wait()
 
-    backend = PoolBackend(GssiRange.parse("9001-9002"), scanner=scan)
+    backend = PoolBackend(GssiRange.parse("9001-9002"), scanner=FakeScans(scan))
     with capture_logs() as logs:
         await backend.create("inc-1", [UNIT])
         await backend.create("inc-2", [UNIT])
@@ -84,12 +102,17 @@ async def test_a_failed_scan_is_logged_and_close_cancels_the_scans_still_running
 
 
 async def test_pool_allocation_is_restored_after_a_restart() -> None:
-    backend = PoolBackend(GssiRange.parse("9001-9003"))
+    scans = FakeScans()
+    backend = PoolBackend(GssiRange.parse("9001-9003"), scanner=scans)
     backend.restore({"inc-old": 9001, "inc-older": 9002})
+    assert scans.kept == {9001, 9002}  # the radios scan them whenever they initialise
     assert (await backend.create("inc-new", [UNIT])).gssi == 9003
     assert (await backend.create("inc-old", [UNIT])).gssi == 9001
     with pytest.raises(ValueError, match="9001"):
         backend.restore({"a": 9001, "b": 9001})
+    await backend.release("inc-older")
+    assert 9002 not in scans.kept  # a released group is scanned no more
+    assert 9001 in scans.kept
 
 
 def test_backend_urls_pick_the_backend() -> None:

@@ -10,13 +10,15 @@ import re
 import sqlite3
 import subprocess
 import sys
+import time
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.integration.mosquitto import MosquittoBroker
-from tests.integration.system import ROOT, Dispatch, running_system
+from tests.integration.system import ROOT, Dispatch, System, running_system
 
 pytestmark = pytest.mark.integration
 
@@ -163,33 +165,47 @@ async def test_callout_text_stays_on_the_radio_path_and_the_audit_trail_verifies
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
-async def test_pool_groups_are_named_in_the_callout_text_until_the_pool_runs_out(
-    tmp_path: Path, mosquitto: MosquittoBroker
-) -> None:
-    async with running_system(
+def pool_system(tmp_path: Path, mosquitto: MosquittoBroker) -> AbstractAsyncContextManager[System]:
+    """Eight silent units, and three pool groups (9001-9003)."""
+    return running_system(
         tmp_path,
         mosquitto,
         emulator_args=("--units", "2040101-2040108", "--behaviour", "silent"),
         talkgroups="pool:9001-9003",
-    ) as system:
+    )
+
+
+def pair(n: int) -> list[int]:
+    """The two units of the ``n``-th two-unit callout."""
+    return [2040101 + 2 * n, 2040102 + 2 * n]
+
+
+async def pair_callout(dispatch: Dispatch, name: str, n: int) -> None:
+    """Callout ``name-n`` of incident ``INC-name-n``, to the units ``pair(n)``."""
+    await dispatch.callout(
+        callout_id=f"{name}-{n}",
+        incident_id=f"INC-{name}-{n}",
+        units=[{"issi": issi, "role": "ambulance"} for issi in pair(n)],
+        text=f"Oppdrag {n}",
+    )
+
+
+async def test_pool_groups_are_named_in_the_callout_text_until_the_pool_runs_out(
+    tmp_path: Path, mosquitto: MosquittoBroker
+) -> None:
+    async with pool_system(tmp_path, mosquitto) as system:
         dispatch, emulator = system.dispatch, system.emulator
         for n in range(4):
-            issis = [2040101 + 2 * n, 2040102 + 2 * n]
-            await dispatch.callout(
-                callout_id=f"POOL-{n}",
-                incident_id=f"INC-POOL-{n}",
-                units=[{"issi": issi, "role": "ambulance"} for issi in issis],
-                text=f"Oppdrag {n}",
-            )
+            await pair_callout(dispatch, "POOL", n)
         for n in range(4):
-            await dispatch.wait_final(f"POOL-{n}", [2040101 + 2 * n, 2040102 + 2 * n], 20)
+            await dispatch.wait_final(f"POOL-{n}", pair(n), 20)
         gssis: list[int] = []
         for n in range(3):
             active = [e for e in _talkgroup_events(dispatch, f"POOL-{n}") if e["state"] == "active"]
             assert len(active) == 1, _talkgroup_events(dispatch, f"POOL-{n}")
             gssi = active[0]["gssi"]
             gssis.append(gssi)
-            for issi in (2040101 + 2 * n, 2040102 + 2 * n):
+            for issi in pair(n):
                 (text,) = _texts(emulator.inbox(issi), f"Oppdrag {n}")
                 assert text.startswith(f"Oppdrag {n}")
                 assert str(gssi) in text.removeprefix(f"Oppdrag {n}")
@@ -213,3 +229,51 @@ async def test_pool_groups_are_named_in_the_callout_text_until_the_pool_runs_out
                 break
             await asyncio.sleep(0.1)
         assert scanned() == {9001, 9002, 9003}
+
+
+async def test_a_rebooted_radio_scans_the_pool_groups_still_held_again(
+    tmp_path: Path, mosquitto: MosquittoBroker
+) -> None:
+    """A radio forgets its scans when it reboots: the gateway's radio must scan the groups
+    still held again, or the gateway no longer hears those incidents; not a released one.
+    (The emulator refuses scans of groups no unit is in, as a network refuses unknown groups:
+    its rx log shows what the gateway asked for.)"""
+    async with pool_system(tmp_path, mosquitto) as system:
+        dispatch, emulator = system.dispatch, system.emulator
+        for n in (1, 2):
+            await pair_callout(dispatch, "RB", n)
+            await dispatch.wait_final(f"RB-{n}", pair(n), 20)
+
+        def scans_since(moment: float) -> list[int]:
+            return [
+                int(match.group(1))
+                for read in emulator.get("/radios/gw1/rx-log")
+                if read["at"] >= moment and (match := re.match(r"AT\+CTGS=2,(\d+)", read["head"]))
+            ]
+
+        async def rebooted_scanning(groups: set[int]) -> list[int]:
+            """Reboot gw1; what it was asked to scan once it is back (its signal probe ends
+            the initialisation)."""
+            moment = time.time()
+            emulator.post("/radios/gw1/fault", {"kind": "reboot", "duration_s": 1.0})
+            for _ in range(300):
+                probed = [
+                    r
+                    for r in emulator.get("/radios/gw1/rx-log")
+                    if r["at"] >= moment and r["head"].startswith("AT+CSQ?")
+                ]
+                if probed and set(scans_since(moment)) >= groups:
+                    return scans_since(moment)
+                await asyncio.sleep(0.1)
+            raise AssertionError(f"gw1 asked to scan {scans_since(moment)} after its reboot")
+
+        assert sorted(set(await rebooted_scanning({9001, 9002}))) == [9001, 9002]
+
+        await dispatch.publish("incidents/INC-RB-1/close", {})
+        await dispatch.wait_for(
+            lambda: any(e["state"] == "released" for e in _talkgroup_events(dispatch, "RB-1")),
+            10,
+            "the release",
+        )
+        # The released group is not scanned again.
+        assert sorted(set(await rebooted_scanning({9002}))) == [9002]
