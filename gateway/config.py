@@ -24,7 +24,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    StringConstraints,
     ValidationError,
     field_validator,
     model_validator,
@@ -39,6 +38,7 @@ from protocols.dispatch import (
     Topics,
     describe_error,
 )
+from protocols.dispatch.inbound import Label
 from protocols.errors import ProtocolError
 
 SHIPPED_STATUS_TABLE: Final = "config/status/amk-default.toml"
@@ -202,10 +202,6 @@ class PolicySection(_Section):
     require_ambulance_with_first_responder: bool = True
 
 
-#: A callout ``priority`` label, as the dispatch API allows it.
-_PriorityLabel = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-
-
 class CalloutsSection(_Section):
     """``[callouts]``: defaults and limits of callouts."""
 
@@ -219,7 +215,7 @@ class CalloutsSection(_Section):
     #: ``priority`` labels (matched in any case) whose callouts go to the radio before every
     #: other waiting for it: behind a backlog, an acute callout is not queued behind routine
     #: ones. ``[]`` keeps strict arrival order.
-    urgent_priorities: list[_PriorityLabel] = Field(default_factory=lambda: ["1A"], max_length=32)
+    urgent_priorities: list[Label] = Field(default_factory=lambda: ["1A"], max_length=32)
 
     @field_validator("urgent_priorities")
     @classmethod

@@ -71,12 +71,11 @@ class IncidentService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._releases: set[asyncio.Task[None]] = set()
         self._release_retries: dict[str, str] = {}
-        self._recreate: list[str] = []
 
     def restore(self) -> None:
-        """After a restart: tell the backend which incidents hold which groups, release the
-        groups that incidents closed before them still hold, and create the groups that open
-        incidents were waiting for.
+        """After a restart: tell the backend which incidents hold which groups, create the
+        groups that open incidents were waiting for, and have ``run`` release those that
+        incidents closed before them still hold.
 
         A group counts as held when it is recorded ``active``, or ``creating`` or ``failed``
         with a GSSI (``_reserve``: the network may have said yes just before the gateway died,
@@ -89,8 +88,8 @@ class IncidentService:
         """
         if self._backend is None:
             return  # no backend to release them with (the store keeps them ``active``)
-        # Open incidents whose group was being created: created (again) when ``run`` starts.
-        self._recreate = [
+        # Open incidents whose group was being created: created (again) below.
+        recreate = [
             i.incident_id for i in self._store.open_incidents() if i.talkgroup_state == "creating"
         ]
         held: dict[str, int] = {}
@@ -120,12 +119,14 @@ class IncidentService:
         for incident_id in closed:
             # ``run`` releases them first thing (and again while the backend fails).
             self._release_retries[incident_id] = "incident_closed"
-        if closed or superseded or self._recreate:
+        for incident_id in recreate:
+            self._create_again(incident_id)
+        if closed or superseded or recreate:
             _log.warning(
                 "talkgroups_left_by_a_stop",
                 to_release=len(closed),
                 reassigned=len(superseded),
-                to_create=len(self._recreate),
+                to_create=len(recreate),
             )
 
     # ---- groups ----------------------------------------------------------------------
@@ -447,9 +448,6 @@ class IncidentService:
     async def run(self, check_every_s: float = 30.0) -> None:
         """Release groups of incidents idle for longer than the configured time."""
         try:
-            for incident_id in self._recreate:
-                self._create_again(incident_id)
-            self._recreate = []
             while True:
                 # Retries first, before the first wait: a restart's releases are due now.
                 for incident_id, reason in list(self._release_retries.items()):

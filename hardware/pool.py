@@ -170,7 +170,7 @@ class RadioPool:
     def forget_group(self, gssi: int) -> None:
         """Scan ``gssi`` no more from each terminal's next initialisation on. The PEI cannot
         drop one scanned group (``AT+CTGS=0`` detaches every group), so a radio that scans
-        it goes on until it reboots; the gateway ignores what it hears there."""
+        it goes on until it reboots."""
         self._scanned.discard(gssi)
 
     def keep_scanning(self, gssis: Iterable[int]) -> None:

@@ -333,12 +333,8 @@ class DgnaBackend:
         existing = self.gssis.of(incident_id)
         if existing is not None:
             status, data = await self._patch(existing, add=targets)
-            if status == 200:
-                return await self._settled(incident_id, existing, data)
             if status != 404:
-                raise TalkgroupError(
-                    f"DGNA modify {existing} answered {status}: {data.get('error')}"
-                )
+                return await self._patched(incident_id, existing, status, data)
             # Gone from the network (expired, or the create that reserved it after a restart
             # never reached the service): a group of its own again.
             self.gssis.release(incident_id)
@@ -374,15 +370,21 @@ class DgnaBackend:
         if gssi is None:
             raise TalkgroupError(f"incident {incident_id} holds no group")
         status, data = await self._patch(gssi, add=add, remove=remove)
-        if status != 200:
-            raise TalkgroupError(f"DGNA modify {gssi} answered {status}: {data.get('error')}")
-        return await self._settled(incident_id, gssi, data)
+        return await self._patched(incident_id, gssi, status, data)
 
     async def _patch(
         self, gssi: int, *, add: Sequence[int] = (), remove: Sequence[int] = ()
     ) -> tuple[int, dict[str, Any]]:
         body = {"add": list(add), "remove": list(remove)}
         return await self._request("PATCH", f"/dgna/groups/{gssi}", body)
+
+    async def _patched(
+        self, incident_id: str, gssi: int, status: int, data: dict[str, Any]
+    ) -> TalkgroupAssignment:
+        """The group after a PATCH answered ``status``; ``TalkgroupError`` unless 200."""
+        if status != 200:
+            raise TalkgroupError(f"DGNA modify {gssi} answered {status}: {data.get('error')}")
+        return await self._settled(incident_id, gssi, data)
 
     async def status(self, incident_id: str) -> TalkgroupAssignment:
         """The group's current target states as the network reports them."""

@@ -79,6 +79,8 @@ class LinkSupervision:
 
         async def _read_loop(self, reader: asyncio.StreamReader) -> None: ...
 
+        async def select_group(self, gssi: int, *, scan: bool = False) -> CommandReply: ...
+
     async def _open_configured_link(self) -> Streams:
         link = self.config.link
         return await open_link(
@@ -187,11 +189,8 @@ class LinkSupervision:
         meanwhile. A refusal (a group the network does not know) is logged."""
         for gssi in sorted(self.scanned_groups):
             try:
-                async with self._io_lock:
-                    if not self._ready.is_set():
-                        return
-                    reply = await self._command(commands.select_group(gssi, 2))
-            except (RadioDownError, CommandTimeoutError, ConnectionError) as exc:
+                reply = await self.select_group(gssi, scan=True)
+            except (ConnectionError, TimeoutError) as exc:  # down again, or not answering
                 self._log.warning("group_scan_failed", gssi=gssi, error=repr(exc))
                 return
             if not reply.ok:
