@@ -7,6 +7,12 @@ as MOXA NPort, handled by pyserial's ``serial_for_url``), and ``emulator://READY
 
 ``connect_with_backoff`` reopens a link after it drops: capped exponential backoff with
 jitter (tenacity), fresh for every outage so that it resets after a success.
+
+A link's received bytes are pushed (``PushedStream``): the reader of a radio hands them to
+the PEI parser from the transport's own read callback, so that a radio's final result is
+answered with the next command in the same event-loop step that read it. Through a
+``StreamReader`` the reading task would see them one step later, behind whatever else is
+ready; on a busy gateway that was a millisecond or more of idle line per command.
 """
 
 from __future__ import annotations
@@ -26,9 +32,12 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_ji
 __all__ = [
     "LinkError",
     "LinkSettings",
+    "PushedStream",
     "connect_with_backoff",
     "expected_issi",
     "open_link",
+    "pushed",
+    "pushed_streams",
     "read_ready_file",
     "resolve_url",
 ]
@@ -37,6 +46,11 @@ log = structlog.get_logger("tetragw.link")
 
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 _T = TypeVar("_T")
+#: Opens a transport with the protocol the factory makes (``loop.create_connection``,
+#: ``serial_asyncio_fast.create_serial_connection``); the protocol it returns is not used.
+TransportOpener = Callable[
+    [Callable[[], asyncio.Protocol]], Awaitable[tuple[asyncio.Transport, object]]
+]
 
 
 class LinkError(OSError):
@@ -51,6 +65,50 @@ class LinkSettings:
     parity: Literal["N", "E", "O"] = "N"
     rtscts: bool = False
     open_timeout: float = 10.0
+
+
+class PushedStream(asyncio.StreamReaderProtocol):
+    """The protocol of a link's streams: each received chunk goes to a callback (``push_to``),
+    called from the transport's read callback, never to the ``StreamReader``. The reader
+    still ends: at EOF ``read()`` returns ``b""`` and a lost link's error is raised, so a
+    task can await the link's end. Chunks received before ``push_to`` are held for it, in
+    order; after ``push_to(None)`` they are dropped.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        super().__init__(reader)
+        self._sink: Callable[[bytes], None] | None = None
+        self._held: list[bytes] | None = []
+
+    def push_to(self, sink: Callable[[bytes], None] | None) -> None:
+        """Hand every chunk to ``sink`` from now on, the held ones first (``None``: drop)."""
+        held, self._held = self._held or [], None
+        self._sink = sink
+        if sink is not None:
+            for chunk in held:
+                sink(chunk)
+
+    def data_received(self, data: bytes) -> None:
+        if self._sink is not None:
+            self._sink(data)
+        elif self._held is not None:
+            self._held.append(bytes(data))
+
+
+async def pushed_streams(open_transport: TransportOpener) -> Streams:
+    """A reader and writer over the transport ``open_transport`` opens, whose received
+    bytes are pushed (the reader's protocol is a ``PushedStream``)."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(loop=loop)
+    protocol = PushedStream(reader)
+    transport, _ = await open_transport(lambda: protocol)
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+
+
+def pushed(writer: asyncio.StreamWriter) -> PushedStream | None:
+    """The ``PushedStream`` behind ``writer``, or None for a plain stream."""
+    protocol = writer.transport.get_protocol()
+    return protocol if isinstance(protocol, PushedStream) else None
 
 
 def read_ready_file(path: str | Path) -> dict[str, Any]:
@@ -102,20 +160,26 @@ async def open_link(
     parity: Literal["N", "E", "O"] = "N",
     open_timeout: float = 10.0,
 ) -> Streams:
-    """Open the link at ``url`` and return its reader and writer.
+    """Open the link at ``url`` and return its reader and writer (bytes pushed: see
+    ``PushedStream``).
 
     Raises ``LinkError`` (an ``OSError``) when it cannot be opened; callers retry.
     """
     target = await asyncio.to_thread(resolve_url, url)
+    loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(open_timeout):
-            reader, writer = await serial_asyncio_fast.open_serial_connection(
-                url=target,
-                baudrate=baud,
-                parity=parity,
-                rtscts=rtscts,
-                bytesize=8,
-                stopbits=1,
+            reader, writer = await pushed_streams(
+                lambda factory: serial_asyncio_fast.create_serial_connection(
+                    loop,
+                    factory,
+                    target,
+                    baudrate=baud,
+                    parity=parity,
+                    rtscts=rtscts,
+                    bytesize=8,
+                    stopbits=1,
+                )
             )
     except (OSError, serial.SerialException, TimeoutError) as exc:
         raise LinkError(f"cannot open {url}: {exc}") from exc

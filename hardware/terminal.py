@@ -39,6 +39,7 @@ from hardware.delivery import (
     ReportLevel,
     SendOutcome,
 )
+from hardware.link import pushed
 from hardware.radio_events import GroupChanged, RadioEvent, SignalReport
 from hardware.terminal_inbound import InboundEvents
 from hardware.terminal_link import LinkSupervision
@@ -441,14 +442,30 @@ class Terminal(LinkSupervision):
     # ---- receiving --------------------------------------------------------------------
 
     async def _read_loop(self, reader: asyncio.StreamReader) -> None:
+        """Handle what the radio writes until the link ends. A link of ``open_link`` pushes
+        its bytes (``hardware.link.PushedStream``): they are handled in the transport's read
+        callback, and this task only waits for the end. A plain stream is read here."""
+        stream = pushed(self._writer) if self._writer is not None else None
         try:
+            if stream is not None:
+                stream.push_to(self._received)
             while data := await reader.read(4096):
-                self._last_answer = time.monotonic()
-                for event in self._parser.feed(data):
-                    self._dispatch(event)
+                self._received(data)
         except (ConnectionError, OSError) as exc:
             self._log.warning("link_read_failed", error=str(exc))
+        finally:
+            if stream is not None:
+                stream.push_to(None)
         self._flag_trouble("link_closed")
+
+    def _received(self, data: bytes) -> None:
+        self._last_answer = time.monotonic()
+        try:
+            for event in self._parser.feed(data):
+                self._dispatch(event)
+        except Exception:  # a bug here must cost the link, not the daemon or the bytes after
+            self._log.exception("pei_handling_failed")
+            self._flag_trouble("reader_failed")
 
     def _dispatch(self, event: PeiEvent) -> None:
         if isinstance(event, Ok | Error | CmeError | CmsError):

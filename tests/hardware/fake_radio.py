@@ -14,6 +14,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Literal
 
+from hardware.link import pushed_streams
 from protocols.pei.commands import AtCommand, SendSds
 from protocols.pei.events import (
     CmeError,
@@ -56,6 +57,8 @@ class FakeRadio:
     groups: set[tuple[str, ...]] = field(default_factory=set)
     #: While set, AT+CTGS is refused (a group the network does not know).
     refuse_groups: bool = False
+    #: ``connect`` gives a plain stream (read by the terminal's task), not a pushed one.
+    plain_stream: bool = False
     _writer: asyncio.StreamWriter | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     ai_service: int = 12
@@ -64,7 +67,13 @@ class FakeRadio:
     async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """The terminal's ``connect`` callable: a new session on a fresh socketpair."""
         ours, theirs = socket.socketpair()
-        reader, writer = await asyncio.open_connection(sock=ours)
+        loop = asyncio.get_running_loop()
+        if self.plain_stream:
+            reader, writer = await asyncio.open_connection(sock=ours)
+        else:  # as open_link's: the terminal handles the bytes in the transport's read callback
+            reader, writer = await pushed_streams(
+                lambda factory: loop.create_connection(factory, sock=ours)
+            )
         self.connects += 1
         task = asyncio.create_task(self._serve(theirs))
         self._tasks.add(task)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from hardware.delivery import ReportLevel
+from hardware.link import pushed
 from hardware.radio_events import (
     DeliveryReported,
     EmergencyReceived,
@@ -20,6 +21,7 @@ from hardware.radio_events import (
 )
 from hardware.terminal import Terminal, TerminalConfig
 from hardware.vendors import GENERIC, MOTOROLA, SEPURA, VendorProfile
+from protocols.pei.events import PeiEvent
 from protocols.sds.lip import LipShortReport
 from protocols.sds.text import build_text_transfers
 from tests.hardware.fake_radio import FakeRadio
@@ -352,6 +354,75 @@ async def test_garbage_on_the_line_is_survived(radio: FakeRadio) -> None:
         status = await next_event(stream, StatusReceived)
         assert isinstance(status, StatusReceived)
         assert status.value == 0x8006
+        assert (await terminal.send_text(UNIT, "Hei")).kind == "delivered"
+    finally:
+        await terminal.stop()
+
+
+async def test_an_answer_is_handled_and_the_next_command_written_in_the_read_callback(
+    radio: FakeRadio,
+) -> None:
+    terminal = await started(radio, fast_config(command_timeout=5.0))
+    try:
+        radio.hold = asyncio.Event()  # the radio reads the commands and answers none (yet)
+        first = asyncio.create_task(terminal._command(b"AT\r"))
+        second = asyncio.create_task(terminal._command(b"AT+CNUM?\r"))
+        await queued(terminal, 2)
+        assert terminal._writer is not None
+        stream = pushed(terminal._writer)
+        assert stream is not None
+        answered = terminal._commands.in_flight
+        assert answered is not None
+        assert answered.line == b"AT\r"
+        # As the transport's read callback would: within this call, with no other callback of
+        # the event loop run in between, the answer is taken and the next command written.
+        stream.data_received(b"\r\nOK\r\n")
+        assert answered.done.done()
+        in_flight = terminal._commands.in_flight
+        assert in_flight is not None
+        assert in_flight.line == b"AT+CNUM?\r"
+        radio.hold.set()  # the radio's own OK for AT now answers AT+CNUM?, its reply comes late
+        assert (await first).ok
+        assert (await second).ok
+        assert (await terminal.send_text(UNIT, "Hei")).kind == "delivered"
+    finally:
+        await terminal.stop()
+
+
+async def test_a_plain_stream_is_read_by_the_terminal_s_task(radio: FakeRadio) -> None:
+    radio.plain_stream = True
+    terminal = await started(radio)
+    try:
+        assert terminal._writer is not None
+        assert pushed(terminal._writer) is None
+        assert (await terminal.send_text(UNIT, "Hei")).kind == "delivered"
+    finally:
+        await terminal.stop()
+
+
+@pytest.mark.parametrize("plain", [False, True], ids=["pushed", "plain"])
+async def test_a_failure_handling_the_radio_s_bytes_costs_the_link_not_the_gateway(
+    radio: FakeRadio, plain: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    radio.plain_stream = plain
+    terminal = await started(radio)
+    stream = terminal.events()
+    failures = [RuntimeError("a bug in the handling of one line")]
+    dispatch = terminal._dispatch
+
+    def failing_once(event: PeiEvent) -> None:
+        if failures:
+            raise failures.pop()
+        dispatch(event)
+
+    try:
+        monkeypatch.setattr(terminal, "_dispatch", failing_once)
+        radio.unit_sends(13, UNIT, b"\x80\x06")
+        down = await next_event(stream, LinkDown)
+        assert isinstance(down, LinkDown)
+        assert down.reason == "reader_failed"
+        await next_event(stream, LinkUp)
+        assert radio.connects == 2
         assert (await terminal.send_text(UNIT, "Hei")).kind == "delivered"
     finally:
         await terminal.stop()
