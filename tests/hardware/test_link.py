@@ -25,6 +25,15 @@ async def pair() -> AsyncIterator[tuple[Streams, socket.socket]]:
     theirs.close()
 
 
+def collected(writer: asyncio.StreamWriter) -> list[bytes]:
+    """Push what ``writer``'s link receives into the list returned."""
+    stream = pushed(writer)
+    assert stream is not None
+    got: list[bytes] = []
+    stream.push_to(got.append)
+    return got
+
+
 async def until(condition: Callable[[], bool], seconds: float = 2.0) -> None:
     async with asyncio.timeout(seconds):
         while not condition():
@@ -48,12 +57,11 @@ async def test_bytes_received_before_push_to_are_held_and_handed_over_first(
 
 async def test_push_to_none_drops_what_comes_after(pair: tuple[Streams, socket.socket]) -> None:
     (_reader, writer), peer = pair
-    stream = pushed(writer)
-    assert stream is not None
-    got: list[bytes] = []
-    stream.push_to(got.append)
+    got = collected(writer)
     peer.sendall(b"kept")
     await until(lambda: got == [b"kept"])
+    stream = pushed(writer)
+    assert stream is not None
     stream.push_to(None)
     peer.sendall(b"dropped")
     await asyncio.sleep(0.05)
@@ -66,10 +74,7 @@ async def test_the_reader_gets_no_bytes_but_ends_when_the_peer_closes(
     pair: tuple[Streams, socket.socket],
 ) -> None:
     (reader, writer), peer = pair
-    stream = pushed(writer)
-    assert stream is not None
-    got: list[bytes] = []
-    stream.push_to(got.append)
+    got = collected(writer)
     peer.sendall(b"OK\r\n")
     peer.close()
     async with asyncio.timeout(2):
@@ -95,10 +100,7 @@ async def test_open_link_over_a_real_pty_pushes_what_the_radio_writes() -> None:
     path = os.ttyname(slave)
     _reader, writer = await open_link(path, baud=115200)
     try:
-        stream = pushed(writer)
-        assert stream is not None
-        got: list[bytes] = []
-        stream.push_to(got.append)
+        got = collected(writer)
         writer.write(b"AT\r")
         loop = asyncio.get_running_loop()
         read = await loop.run_in_executor(None, os.read, master, 64)
