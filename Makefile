@@ -6,10 +6,12 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck pytest venv mosquitto bench fuzz chaos test-certs clean
 
-$(STAMP): pyproject.toml
+# The versions installed are constraints.txt's: what was tested together (tests/test_constraints.py).
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --constraint constraints.txt --upgrade pip
+	$(BIN)/pip install --quiet --constraint constraints.txt --build-constraint constraints.txt \
+	  -e '.[test]'
 	touch $(STAMP)
 
 venv: $(STAMP)
