@@ -67,7 +67,8 @@ class Link:
         self.rx_log: deque[tuple[float, bytes]] = deque(maxlen=RX_LOG_SIZE)
         self._write = write
         self._pacer = BytePacer(baud)
-        self._queue: deque[bytes] = deque()
+        # What the radio has to send, with the event-loop time it was queued.
+        self._queue: deque[tuple[float, bytes]] = deque()
         self._wake = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"out-{name}")
 
@@ -78,7 +79,7 @@ class Link:
     def send(self, data: bytes) -> None:
         """Queue ``data`` for the gateway (lost while the line is hung)."""
         if data and not self.hung():
-            self._queue.append(data)
+            self._queue.append((asyncio.get_running_loop().time(), data))
             self._wake.set()
 
     async def _run(self) -> None:
@@ -87,21 +88,24 @@ class Link:
             await self._wake.wait()
             self._wake.clear()
             while self._queue:
-                data = self._queue.popleft()
+                queued_at, data = self._queue.popleft()
                 for start in range(0, len(data), chunk_size):
                     chunk = data[start : start + chunk_size]
-                    await self._pacer.transmit(len(chunk))
+                    await self._pacer.transmit(len(chunk), ready_at=queued_at)
                     try:
                         await self._write(chunk)
                     except OSError:
                         return
                     self.bytes_out += len(chunk)
 
-    async def paced_input(self, data: bytes, at: float | None = None) -> bytes | None:
+    async def paced_input(
+        self, data: bytes, at: float | None = None, arrived: float | None = None
+    ) -> bytes | None:
         """Hold ``data`` for its wire time; ``None`` when the hung line swallows it. ``at``:
-        when its first byte was seen to have arrived (wall clock; default now)."""
+        when its first byte was seen to have arrived (wall clock; default now); ``arrived``:
+        the same in event-loop time, where its wire time starts (default now)."""
         self.rx_log.append((time.time() if at is None else at, data[:RX_LOG_HEAD]))
-        await self._pacer.transmit(len(data))
+        await self._pacer.transmit(len(data), ready_at=arrived)
         self.bytes_in += len(data)
         if self.hung():
             return None
@@ -195,12 +199,12 @@ class PtyEndpoint:
         loop = asyncio.get_running_loop()
         fd = self._master
         while True:
-            ready: asyncio.Future[float] = loop.create_future()
+            ready: asyncio.Future[tuple[float, float]] = loop.create_future()
             # The time is taken when the loop sees the data, not when this task next runs:
             # the rx log's times are as close to the gateway's write as the loop allows.
             loop.add_reader(fd, _note_arrival, ready)
             try:
-                arrived = await ready
+                at, arrived = await ready
             finally:
                 loop.remove_reader(fd)
             try:
@@ -215,7 +219,7 @@ class PtyEndpoint:
             if not data:
                 await asyncio.sleep(0.05)
                 continue
-            paced = await link.paced_input(data, arrived)
+            paced = await link.paced_input(data, at, arrived)
             if paced is not None:
                 self.owner.link_received(link, paced)
 
@@ -237,9 +241,10 @@ class PtyEndpoint:
         self._master = self._slave = -1
 
 
-def _note_arrival(ready: asyncio.Future[float]) -> None:
+def _note_arrival(ready: asyncio.Future[tuple[float, float]]) -> None:
+    """When the loop saw bytes arrive: (wall clock, event-loop time)."""
     if not ready.done():
-        ready.set_result(time.time())
+        ready.set_result((time.time(), ready.get_loop().time()))
 
 
 def _lower_index(path: str, wanted: str) -> bool:

@@ -2,7 +2,9 @@
 
 At 8N1 every byte costs 10 bit times on the wire, so a link at ``baud`` carries
 ``baud / 10`` bytes per second. A pacer remembers when the wire becomes free; callers
-wait until the bytes they move would have finished crossing it. ``baud = 0`` is unpaced.
+wait until the bytes they move would have finished crossing it, counted from when the bytes
+were ready to move (not from when the emulator's event loop got to them). ``baud = 0`` is
+unpaced.
 """
 
 from __future__ import annotations
@@ -35,13 +37,26 @@ class BytePacer:
         """Seconds that ``count`` bytes occupy the wire."""
         return count * self._byte_time
 
-    async def transmit(self, count: int) -> None:
-        """Wait until ``count`` more bytes have crossed the wire after the ones before."""
+    def reserve(self, count: int, now: float, ready_at: float | None = None) -> float:
+        """Book ``count`` bytes on the wire; return how long after ``now`` they have crossed it
+        (zero or less: already).
+
+        ``ready_at`` (default ``now``): when the bytes were there to be moved, queued by the
+        radio or arrived from the gateway. Their wire time starts then, or when the wire is
+        free, not when the caller got to run: a UART sends queued bytes back to back, so a
+        late wake-up of this process must not leave the wire idle and take line time that a
+        gateway would have had. Bytes never cross faster than the baud rate: each booking
+        starts no earlier than the end of the one before.
+        """
+        start = now if ready_at is None else min(now, ready_at)
+        self._free_at = max(start, self._free_at) + count * self._byte_time
+        return self._free_at - now
+
+    async def transmit(self, count: int, ready_at: float | None = None) -> None:
+        """Wait until ``count`` more bytes have crossed the wire after the ones before
+        (``ready_at``: see :meth:`reserve`)."""
         if not self._byte_time:
             return
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        self._free_at = max(now, self._free_at) + count * self._byte_time
-        delay = self._free_at - now
+        delay = self.reserve(count, asyncio.get_running_loop().time(), ready_at)
         if delay >= _MIN_SLEEP_S:
             await asyncio.sleep(delay)

@@ -16,6 +16,7 @@ import pytest
 import serial
 
 from hardware.emulator.app import Emulator
+from hardware.emulator.endpoints import Link
 from hardware.emulator.pacing import BytePacer
 from hardware.emulator.scenario import ScenarioError, load_scenario, quick_scenario
 from hardware.emulator.status_table import status_table_path
@@ -132,6 +133,58 @@ async def test_pacer_holds_bytes_to_the_wire_time():
     for _ in range(10):
         await pacer.transmit(24)  # 240 bytes at 960 bytes/s: at least 0.25 s
     assert loop.time() - start >= 0.24
+
+
+def test_pacer_counts_wire_time_from_when_the_bytes_were_ready():
+    pacer = BytePacer(9600)  # 960 bytes/s: 48 bytes take 0.05 s
+    assert pacer.reserve(48, now=10.0) == pytest.approx(0.05)
+    # The emulator woke 0.1 s late for the next 48 bytes, queued at 10.0 behind the first:
+    # on a UART they followed back to back and had crossed by 10.10.
+    assert pacer.reserve(48, now=10.15, ready_at=10.0) == pytest.approx(-0.05)
+    # Bytes arriving when the wire has been free since 10.10 start when they arrived.
+    assert pacer.reserve(48, now=10.40, ready_at=10.30) == pytest.approx(-0.05)
+    # Without ready_at they start now; a ready_at later than now counts as now.
+    assert pacer.reserve(48, now=11.0) == pytest.approx(0.05)
+    assert pacer.reserve(48, now=12.0, ready_at=13.0) == pytest.approx(0.05)
+
+
+def test_pacer_never_moves_bytes_faster_than_the_baud_rate():
+    pacer = BytePacer(9600)
+    assert pacer.reserve(96, now=0.0) == pytest.approx(0.1)
+    # Ready long before, but the wire was busy until 0.1: they follow, never overlap.
+    assert pacer.reserve(96, now=0.0, ready_at=-5.0) == pytest.approx(0.2)
+    assert pacer.reserve(96, now=0.05, ready_at=-5.0) == pytest.approx(0.25)
+
+
+async def test_link_paces_from_when_bytes_were_queued_or_arrived(monkeypatch):
+    readies: list[tuple[int, float | None]] = []
+
+    async def transmit(self: BytePacer, count: int, ready_at: float | None = None) -> None:
+        readies.append((count, ready_at))
+
+    monkeypatch.setattr(BytePacer, "transmit", transmit)
+    written: list[bytes] = []
+
+    async def write(chunk: bytes) -> None:
+        written.append(chunk)
+
+    link = Link("t", 9600, write)
+    loop = asyncio.get_running_loop()
+    before = loop.time()
+    link.send(b"x" * 40)  # 16-byte chunks at 9600 baud: three of them
+    while len(written) < 3:
+        await asyncio.sleep(0)
+    after = loop.time()
+    assert [count for count, _ in readies] == [16, 16, 8]
+    queued_at = {ready for _, ready in readies}
+    assert len(queued_at) == 1  # every chunk counts from the time the data was queued
+    (ready,) = queued_at
+    assert ready is not None
+    assert before <= ready <= after
+    readies.clear()
+    assert await link.paced_input(b"AT\r", at=1.0, arrived=123.0) == b"AT\r"
+    assert readies == [(3, 123.0)]
+    link.close()
 
 
 async def test_paced_pty_carries_no_more_than_the_baud_rate(start_emulator, clients):
