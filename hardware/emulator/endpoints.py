@@ -199,23 +199,20 @@ class PtyEndpoint:
         loop = asyncio.get_running_loop()
         fd = self._master
         while True:
-            ready: asyncio.Future[tuple[float, float]] = loop.create_future()
-            # The time is taken when the loop sees the data, not when this task next runs:
-            # the rx log's times are as close to the gateway's write as the loop allows.
-            loop.add_reader(fd, _note_arrival, ready)
+            ready: asyncio.Future[_Arrival] = loop.create_future()
+            # Read, and take the time, when the loop sees the data, not when this task next
+            # runs: the rx log's times are as close to the gateway's write as the loop allows,
+            # and no byte that came later is counted from that time (BytePacer.reserve).
+            loop.add_reader(fd, _read_arrival, fd, ready)
             try:
-                at, arrived = await ready
-            finally:
-                loop.remove_reader(fd)
-            try:
-                data = os.read(fd, _READ_SIZE)
-            except BlockingIOError:
-                continue
+                data, at, arrived = await ready
             except OSError as exc:
                 if exc.errno == errno.EIO:  # no slave open at all: wait for one
                     await asyncio.sleep(0.05)
                     continue
                 raise
+            finally:
+                loop.remove_reader(fd)
             if not data:
                 await asyncio.sleep(0.05)
                 continue
@@ -241,10 +238,22 @@ class PtyEndpoint:
         self._master = self._slave = -1
 
 
-def _note_arrival(ready: asyncio.Future[tuple[float, float]]) -> None:
-    """When the loop saw bytes arrive: (wall clock, event-loop time)."""
-    if not ready.done():
-        ready.set_result((time.time(), ready.get_loop().time()))
+#: Bytes read from a pty, with when the loop saw them: (data, wall clock, event-loop time).
+_Arrival = tuple[bytes, float, float]
+
+
+def _read_arrival(fd: int, ready: asyncio.Future[_Arrival]) -> None:
+    """The pty's read callback: read what is there and note when."""
+    if ready.done():
+        return
+    try:
+        data = os.read(fd, _READ_SIZE)
+    except BlockingIOError:
+        return  # nothing after all: wait for the next readiness
+    except OSError as exc:
+        ready.set_exception(exc)
+        return
+    ready.set_result((data, time.time(), ready.get_loop().time()))
 
 
 def _lower_index(path: str, wanted: str) -> bool:
