@@ -224,11 +224,22 @@ def check_unit_duplicates(
 
 
 def status_exposed(probe: ProbeRecord, faults: Sequence[FaultRecord]) -> bool:
-    """True when ``probe`` was sent while a fault could lose it (nobody read the radio)."""
+    """True when a fault could lose ``probe`` (nobody read the radio) when it was sent, or when
+    it left the unit: a unit out of coverage holds what it sends until coverage returns, so a
+    status sent in a coverage gap reaches its radio at the gap's end."""
+    moments = [probe.sent_at]
+    moments.extend(
+        f.end
+        for f in faults
+        if f.kind == "unit_coverage"
+        and f.target == str(probe.issi)
+        and f.start <= probe.sent_at <= f.end
+    )
     return any(
         f.kind in STATUS_LOSS_CAUSES
-        and f.start - _STATUS_MARGIN_BEFORE_S <= probe.sent_at <= f.end + _STATUS_MARGIN_AFTER_S
+        and f.start - _STATUS_MARGIN_BEFORE_S <= at <= f.end + _STATUS_MARGIN_AFTER_S
         for f in faults
+        for at in moments
     )
 
 
@@ -260,7 +271,6 @@ def check_statuses(
             issi, value = event.payload.get("issi"), event.payload.get("status")
             if isinstance(issi, int) and isinstance(value, int):
                 arrived[issi].append(value)
-    causes = [f for f in faults if f.kind in STATUS_LOSS_CAUSES]
     findings.statuses_sent = len(probes)
     order: dict[int, list[int]] = defaultdict(list)
     for probe in probes:
@@ -271,10 +281,10 @@ def check_statuses(
                 findings.fail(f"status {probe.value:#x} of {probe.issi} published twice")
             # A status held back by the network during a fault may arrive after later ones;
             # the order of every other status is the gateway's to keep.
-            if not status_exposed(probe, causes):
+            if not status_exposed(probe, faults):
                 order[probe.issi].append(values.index(probe.value))
             continue
-        if status_exposed(probe, causes):
+        if status_exposed(probe, faults):
             findings.statuses_exposed_lost += 1
         else:
             findings.statuses_lost += 1

@@ -118,6 +118,24 @@ def test_statuses_lost_or_reordered_fail_unless_the_line_was_dead() -> None:
     assert held_back.ok
 
 
+def test_a_status_held_by_a_coverage_gap_is_exposed_when_the_gap_ends() -> None:
+    # Seed 7, scaled down: the unit sent during its own coverage gap (1000-1035); the status
+    # reached its radio when coverage returned, while that radio's line was cut (1033.4-1034.7).
+    probe = ProbeRecord(101, 0xA149, 1001.8)
+    gap = FaultRecord("unit_coverage", "101", 1000.0, 1035.0)
+    cut = FaultRecord("radio_disconnect", "gw2", 1033.4, 1034.7)
+    excused = ChaosFindings()
+    check_statuses(excused, [probe], [], [gap, cut])
+    assert excused.statuses_exposed_lost == 1
+    assert excused.ok
+    # Another unit's gap, or a gap with no dead line at either end, excuses nothing.
+    for faults in ([FaultRecord("unit_coverage", "102", 1000.0, 1035.0), cut], [gap]):
+        lost = ChaosFindings()
+        check_statuses(lost, [probe], [], faults)
+        assert lost.statuses_lost == 1
+        assert not lost.ok
+
+
 def test_plan_is_the_same_for_the_same_seed_and_spaces_disruptive_faults() -> None:
     options = ChaosOptions(callouts=200, seed=7)
     plan = draw_plan(options)
