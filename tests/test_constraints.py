@@ -60,9 +60,8 @@ def closure(roots: list[Requirement]) -> set[str]:
         if key in seen:
             continue
         seen.add(key)
-        try:
-            dist = metadata.distribution(requirement.name)
-        except metadata.PackageNotFoundError:
+        dist = _distribution(requirement.name)
+        if dist is None:
             continue  # the build backend lives in pip's build environment, not here
         wanted = frozenset(requirement.extras)
         todo.extend(
@@ -109,10 +108,11 @@ def test_everything_the_project_needs_is_pinned_and_installed_as_pinned() -> Non
     needed = closure(declared()) | {"pip"}
     missing = sorted(needed - PINS.keys())
     assert not missing, f"needed here but not pinned in constraints.txt: {missing}"
+    installed = {name: dist.version for name in needed if (dist := _distribution(name))}
     differ = {
-        name: (str(PINS[name]), metadata.version(name))
-        for name in sorted(needed)
-        if _installed(name) and Version(metadata.version(name)) != PINS[name]
+        name: (str(PINS[name]), version)
+        for name, version in sorted(installed.items())
+        if Version(version) != PINS[name]
     }
     assert not differ, (
         f"installed versions differ from constraints.txt (pinned, installed): {differ}; "
@@ -120,9 +120,9 @@ def test_everything_the_project_needs_is_pinned_and_installed_as_pinned() -> Non
     )
 
 
-def _installed(name: str) -> bool:
+def _distribution(name: str) -> metadata.Distribution | None:
+    """The installed distribution ``name``, or ``None``."""
     try:
-        metadata.distribution(name)
+        return metadata.distribution(name)
     except metadata.PackageNotFoundError:
-        return False
-    return True
+        return None

@@ -207,10 +207,9 @@ class PtyEndpoint:
             try:
                 data, at, arrived = await ready
             except OSError as exc:
-                if exc.errno == errno.EIO:  # no slave open at all: wait for one
-                    await asyncio.sleep(0.05)
-                    continue
-                raise
+                if exc.errno != errno.EIO:
+                    raise
+                data = b""  # no slave open at all: wait for one, as after an empty read
             finally:
                 loop.remove_reader(fd)
             if not data:
